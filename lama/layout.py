@@ -1,0 +1,190 @@
+"""The layout batch type: `labels` (B, O) int64 with 0 as padding, `boxes` (B, O, 4) as
+normalised (x0, y0, w, h) fractions of the image -- the authors' convention, so their
+checkpoints and our code read the same tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+PAD_LABEL = 0
+# Lies entirely outside the image, so the pasted mask of a padding slot is zero everywhere.
+PAD_BOX = (-0.6, -0.6, 0.5, 0.5)
+
+
+class LayoutError(ValueError):
+    """A layout that breaks the batch convention; the message names the slot and value."""
+
+
+@dataclass
+class Layout:
+    """A batch of layouts: `labels` (B, O) int64, `boxes` (B, O, 4) float (x0, y0, w, h) fractions."""
+
+    labels: torch.Tensor
+    boxes: torch.Tensor
+
+    def __post_init__(self) -> None:
+        check_layout_tensors(self.labels, self.boxes)
+
+    @property
+    def num_objects(self) -> torch.Tensor:
+        """Non-padding objects per image, (B,)."""
+        return (self.labels != PAD_LABEL).sum(dim=1)
+
+    def to(self, device: torch.device | str) -> Layout:
+        return Layout(self.labels.to(device), self.boxes.to(device))
+
+    def flip(self) -> Layout:
+        """Mirror left-right: x0 -> 1 - x0 - w for real objects; padding keeps its box."""
+        return Layout(self.labels, flip_boxes(self.boxes, self.labels))
+
+    def validate(self, num_classes: int | None = None) -> Layout:
+        """Raise LayoutError on non-finite values, w or h <= 0, or labels outside [0, num_classes)."""
+        validate_layout(self.labels, self.boxes, num_classes)
+        return self
+
+
+def check_layout_tensors(labels: torch.Tensor, boxes: torch.Tensor) -> None:
+    """Cheap shape and dtype check, run before any computation touches a layout."""
+    if not isinstance(labels, torch.Tensor) or not isinstance(boxes, torch.Tensor):
+        raise LayoutError(f"labels and boxes must be tensors, got {type(labels).__name__} and {type(boxes).__name__}")
+    if labels.dim() != 2:
+        raise LayoutError(f"labels must be (B, O), got shape {tuple(labels.shape)}")
+    if labels.dtype != torch.int64:
+        raise LayoutError(f"labels must be int64, got {labels.dtype}")
+    if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[:2] != labels.shape:
+        raise LayoutError(f"boxes must be (B, O, 4) matching labels {tuple(labels.shape)}, got {tuple(boxes.shape)}")
+    if not boxes.is_floating_point():
+        raise LayoutError(f"boxes must be floating point, got {boxes.dtype}")
+
+
+def validate_layout(labels: torch.Tensor, boxes: torch.Tensor, num_classes: int | None = None) -> None:
+    """Raise LayoutError naming the first bad (image, slot) and its value."""
+    check_layout_tensors(labels, boxes)
+    real = labels != PAD_LABEL
+    checks = [
+        (~torch.isfinite(boxes).all(-1), "non-finite box"),
+        (real & ((boxes[..., 2] <= 0) | (boxes[..., 3] <= 0)), "box with w or h <= 0"),
+        (labels < 0, "negative label"),
+    ]
+    if num_classes is not None:
+        checks.append((labels >= num_classes, f"label >= num_classes ({num_classes})"))
+    for bad, what in checks:
+        if bad.any():
+            b, o = (int(i) for i in bad.nonzero()[0])
+            raise LayoutError(
+                f"{what} at image {b}, slot {o}: label {int(labels[b, o])}, box {boxes[b, o].tolist()}"
+            )
+
+
+def flip_boxes(boxes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Left-right flip of (..., O, 4) boxes; padding slots keep the padding box."""
+    flipped = boxes.clone()
+    flipped[..., 0] = 1.0 - boxes[..., 0] - boxes[..., 2]
+    return torch.where((labels == PAD_LABEL).unsqueeze(-1), boxes, flipped)
+
+
+def pad_objects(
+    labels: Sequence[int], boxes: Sequence[Sequence[float]], num_slots: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad one image's objects to `num_slots`: (O,) int64 labels and (O, 4) float32 boxes."""
+    if len(labels) != len(boxes):
+        raise LayoutError(f"{len(labels)} labels but {len(boxes)} boxes")
+    if len(labels) > num_slots:
+        raise LayoutError(f"{len(labels)} objects do not fit in {num_slots} slots")
+    out_labels = torch.full((num_slots,), PAD_LABEL, dtype=torch.int64)
+    out_boxes = torch.tensor(PAD_BOX, dtype=torch.float32).repeat(num_slots, 1)
+    if len(labels):
+        out_labels[: len(labels)] = torch.as_tensor(list(labels), dtype=torch.int64)
+        out_boxes[: len(boxes)] = torch.as_tensor([list(b) for b in boxes], dtype=torch.float32)
+    return out_labels, out_boxes
+
+
+def pixel_to_fraction(box: Sequence[float], width: float, height: float) -> list[float]:
+    """(x0, y0, w, h) in pixels -> (x0, y0, w, h) as fractions of the image size."""
+    x0, y0, w, h = (float(v) for v in box)
+    return [x0 / width, y0 / height, w / width, h / height]
+
+
+def layout_from_objects(
+    objects: Sequence[tuple[str, Sequence[float]]],
+    class_names: Sequence[str] | dict[int, str],
+    num_slots: int,
+    image_size: tuple[float, float] | None = None,
+) -> Layout:
+    """One layout from (class name, box) pairs; boxes are pixels when `image_size` = (W, H) is given,
+    fractions otherwise. Class names index `class_names` (a list by label, or a {label: name} map)."""
+    by_name = _name_to_label(class_names)
+    labels, boxes = [], []
+    for name, box in objects:
+        if name not in by_name:
+            known = ", ".join(sorted(by_name)[:20])
+            raise LayoutError(f"unknown class name {name!r}; known names include: {known}, ...")
+        if len(box) != 4:
+            raise LayoutError(f"box for {name!r} must have 4 numbers (x0, y0, w, h), got {list(box)}")
+        labels.append(by_name[name])
+        boxes.append(pixel_to_fraction(box, *image_size) if image_size else [float(v) for v in box])
+    lab, box = pad_objects(labels, boxes, num_slots)
+    layout = Layout(lab[None], box[None])
+    return layout.validate(num_classes=max(by_name.values()) + 1)
+
+
+def collate_layouts(layouts: Sequence[Layout]) -> Layout:
+    """Stack single- or multi-image layouts with the same slot count into one batch."""
+    slots = {layout.labels.shape[1] for layout in layouts}
+    if len(slots) != 1:
+        raise LayoutError(f"cannot collate layouts with different slot counts {sorted(slots)}")
+    return Layout(torch.cat([x.labels for x in layouts]), torch.cat([x.boxes for x in layouts]))
+
+
+def boxes_to_pixels_xyxy(boxes: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """(..., 4) (x0, y0, w, h) fractions -> (..., 4) (x0, y0, x1, y1) pixels."""
+    x0, y0, w, h = boxes.unbind(-1)
+    return torch.stack([x0 * width, y0 * height, (x0 + w) * width, (y0 + h) * height], dim=-1)
+
+
+def draw_layout(
+    image: torch.Tensor,
+    labels: torch.Tensor,
+    boxes: torch.Tensor,
+    class_names: Sequence[str] | dict[int, str] | None = None,
+    width: int = 1,
+) -> torch.Tensor:
+    """Draw one image's boxes and class names: image (3, H, W) uint8 or float in [-1, 1] -> uint8."""
+    from torchvision.utils import draw_bounding_boxes
+
+    if image.is_floating_point():
+        image = ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    real = labels != PAD_LABEL
+    if not real.any():
+        return image.cpu()
+    xyxy = boxes_to_pixels_xyxy(boxes[real].float(), image.shape[-1], image.shape[-2])
+    xyxy = xyxy.clamp(min=0).cpu()
+    xyxy[:, 2] = xyxy[:, 2].clamp(max=image.shape[-1] - 1)
+    xyxy[:, 3] = xyxy[:, 3].clamp(max=image.shape[-2] - 1)
+    ids = labels[real].tolist()
+    names = [_label_name(class_names, i) for i in ids]
+    colors = [object_color(i) for i in ids]
+    return draw_bounding_boxes(image.cpu(), xyxy, labels=names, colors=colors, width=width)
+
+
+def object_color(label: int) -> tuple[int, int, int]:
+    """A stable, well-spread RGB colour per class label."""
+    g = torch.Generator().manual_seed(int(label) * 7919 + 17)
+    rgb = torch.randint(40, 256, (3,), generator=g)
+    return tuple(int(c) for c in rgb)
+
+
+def _label_name(class_names: Sequence[str] | dict[int, str] | None, label: int) -> str:
+    if class_names is None:
+        return str(label)
+    if isinstance(class_names, dict):
+        return class_names.get(label, str(label))
+    return class_names[label] if 0 <= label < len(class_names) else str(label)
+
+
+def _name_to_label(class_names: Sequence[str] | dict[int, str]) -> dict[str, int]:
+    items = class_names.items() if isinstance(class_names, dict) else enumerate(class_names)
+    return {name: int(i) for i, name in items if name}

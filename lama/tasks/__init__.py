@@ -1,0 +1,35 @@
+"""Task dispatch: `task=NAME` runs `lama.tasks.NAME.run(cfg)`."""
+
+from __future__ import annotations
+
+import importlib
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+TASKS = ("train", "sample", "evaluate", "convert", "prepare", "bench")
+
+
+class TaskError(Exception):
+    """A user-facing error: run.py prints its message as one line and exits with status 2."""
+
+
+def run_task(cfg: DictConfig) -> object:
+    """Resolve the config, then run the task it names; user errors become TaskError."""
+    task = cfg.get("task")
+    if task not in TASKS:
+        raise TaskError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    try:
+        OmegaConf.resolve(cfg)
+    except MissingMandatoryValue as err:
+        raise TaskError(f"missing required value {err.full_key!r} (set it on the command line)") from None
+    module = importlib.import_module(f"lama.tasks.{task}")
+    return module.run(cfg)
+
+
+def require(cfg: DictConfig, key: str, hint: str = "") -> object:
+    """Return cfg[key] or raise TaskError naming the key (and a hint) when it is unset."""
+    value = OmegaConf.select(cfg, key, default=None)
+    if value is None or value == "???":
+        raise TaskError(f"task={cfg.task} needs {key}=...{' ' + hint if hint else ''}")
+    return value
