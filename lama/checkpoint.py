@@ -75,7 +75,9 @@ def load_generator(
     record = read_generator_record(path)
     hp = record["hparams"]
     if resolution is not None and int(resolution) != hp["resolution"]:
-        raise CheckpointError(f"{path} holds a {hp['resolution']} px generator, but resolution={resolution} was asked for")
+        raise CheckpointError(
+            f"{path} holds a {hp['resolution']} px generator, but resolution={resolution} was asked for"
+        )
     generator = build_generator(**hp)
     try:
         generator.load_state_dict(record["state_dict"], strict=True)

@@ -49,13 +49,17 @@ class Layout:
 def check_layout_tensors(labels: torch.Tensor, boxes: torch.Tensor) -> None:
     """Cheap shape and dtype check, run before any computation touches a layout."""
     if not isinstance(labels, torch.Tensor) or not isinstance(boxes, torch.Tensor):
-        raise LayoutError(f"labels and boxes must be tensors, got {type(labels).__name__} and {type(boxes).__name__}")
+        raise LayoutError(
+            f"labels and boxes must be tensors, got {type(labels).__name__} and {type(boxes).__name__}"
+        )
     if labels.dim() != 2:
         raise LayoutError(f"labels must be (B, O), got shape {tuple(labels.shape)}")
     if labels.dtype != torch.int64:
         raise LayoutError(f"labels must be int64, got {labels.dtype}")
     if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[:2] != labels.shape:
-        raise LayoutError(f"boxes must be (B, O, 4) matching labels {tuple(labels.shape)}, got {tuple(boxes.shape)}")
+        raise LayoutError(
+            f"boxes must be (B, O, 4) matching labels {tuple(labels.shape)}, got {tuple(boxes.shape)}"
+        )
     if not boxes.is_floating_point():
         raise LayoutError(f"boxes must be floating point, got {boxes.dtype}")
 

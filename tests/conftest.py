@@ -13,12 +13,16 @@ REALDATA = SHARED / "realdata"
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not REFERENCE.is_dir():
-        pytest.skip(f"authors' reference fixtures not found at {REFERENCE} (only CI and developers have ../shared)")
+        pytest.skip(
+            f"authors' reference fixtures not found at {REFERENCE} (only CI and developers have ../shared)"
+        )
     return REFERENCE
 
 
 @pytest.fixture(scope="session")
 def realdata_dir() -> Path:
     if not REALDATA.is_dir():
-        pytest.skip(f"genuine COCO/VG sample files not found at {REALDATA} (only CI and developers have ../shared)")
+        pytest.skip(
+            f"genuine COCO/VG sample files not found at {REALDATA} (only CI and developers have ../shared)"
+        )
     return REALDATA

@@ -7,7 +7,11 @@ import torch
 
 
 def isla_modulate_ref(
-    x_hat: torch.Tensor, masks: torch.Tensor, gamma_obj: torch.Tensor, beta_obj: torch.Tensor, alpha: torch.Tensor
+    x_hat: torch.Tensor,
+    masks: torch.Tensor,
+    gamma_obj: torch.Tensor,
+    beta_obj: torch.Tensor,
+    alpha: torch.Tensor,
 ) -> torch.Tensor:
     """Pure-PyTorch reference. x_hat (B, C, H, W) normalised features; masks (B, O, H, W) already
     normalised over objects; gamma_obj, beta_obj (B, O, C); alpha a scalar tensor (already clamped).

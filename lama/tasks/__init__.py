@@ -19,10 +19,15 @@ def run_task(cfg: DictConfig) -> object:
     task = cfg.get("task")
     if task not in TASKS:
         raise TaskError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise TaskError(
+            f"missing required value(s) {', '.join(missing)}: set them on the command line (key=value)"
+        )
     try:
         OmegaConf.resolve(cfg)
     except MissingMandatoryValue as err:
-        raise TaskError(f"missing required value {err.full_key!r} (set it on the command line)") from None
+        raise TaskError(f"missing required value {err.full_key!r}: set it on the command line") from None
     module = importlib.import_module(f"lama.tasks.{task}")
     return module.run(cfg)
 

@@ -1,0 +1,87 @@
+"""The foundation: run.py dispatch and errors, the Makefile targets, the CI script."""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def run_py(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the entry point as a user would, its outputs under a throw-away directory."""
+    env = {**os.environ, "LAMA_OUTPUT_DIR": tempfile.mkdtemp(prefix="lama-test-"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_help_lists_config_groups():
+    proc = run_py("--help")
+    assert proc.returncode == 0, proc.stderr
+    for group in ("data", "model", "trainer", "logger", "callbacks", "metrics"):
+        assert re.search(rf"^{group}: ", proc.stdout, re.M), (
+            f"group {group} missing from --help:\n{proc.stdout}"
+        )
+
+
+def test_unknown_task_is_one_line_and_exit_2():
+    proc = run_py("task=paint")
+    assert proc.returncode == 2
+    assert "unknown task 'paint'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_required_value_is_one_line_and_exit_2():
+    proc = run_py("task=train", "+required_here=???")
+    assert proc.returncode == 2, proc.stderr
+    assert "required_here" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_resolution_override_reaches_the_config():
+    proc = run_py("resolution=128", "--cfg", "job")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^resolution: 128$", proc.stdout, re.M)
+
+
+def test_paths_follow_environment_variables(tmp_path):
+    proc = run_py(
+        "--cfg",
+        "job",
+        "--resolve",
+        env={"LAMA_DATA_DIR": str(tmp_path / "d"), "LAMA_CACHE_DIR": str(tmp_path / "c")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"data_dir: {tmp_path / 'd'}" in proc.stdout
+    assert f"cache_dir: {tmp_path / 'c'}" in proc.stdout
+
+
+@pytest.mark.parametrize("target", ["help", "install", "test", "test-full", "demo", "bench", "lint", "clean"])
+def test_makefile_has_documented_target(target):
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(rf"^{re.escape(target)}:.*## \S", makefile, re.M), (
+        f"make {target} missing or undocumented"
+    )
+
+
+def test_make_help_lists_targets():
+    proc = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0
+    assert "demo" in proc.stdout and "test" in proc.stdout
+
+
+def test_ci_script_runs_make_test():
+    ci = REPO / ".ci" / "run"
+    assert ci.is_file() and os.access(ci, os.X_OK)
+    text = ci.read_text()
+    assert "set -e" in text and "make test" in text
+
+
+def test_readme_opens_with_the_two_commands():
+    head = "\n".join((REPO / "README.md").read_text().splitlines()[:8])
+    assert "make demo" in head and "make test" in head
