@@ -1,0 +1,53 @@
+"""Building blocks shared by the generator, the mask network and the discriminator."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+LRELU_SLOPE = 0.01
+
+
+def sn(module: nn.Module) -> nn.Module:
+    """Spectral normalisation of `module.weight` (one power iteration per training forward)."""
+    return spectral_norm(module)
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """LeakyReLU with the authors' slope 0.01."""
+    return F.leaky_relu(x, LRELU_SLOPE)
+
+
+class NoiseInjection(nn.Module):
+    """x + softplus(s) * n with s (1, C, 1, 1) learnt and n ~ N(0, 1) of shape (B, 1, H, W), drawn at
+    every call (also in eval mode) unless `enabled` is False."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.noise_weight_seed = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.enabled = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return x
+        b, _, h, w = x.shape
+        noise = torch.randn(b, 1, h, w, device=x.device, dtype=x.dtype)
+        return x + F.softplus(self.noise_weight_seed) * noise
+
+
+class GatedConvBlock(nn.Module):
+    """x + a * conv3x3(LReLU(norm(x))), `a` a scalar starting at 0 (not clamped): the residual unit of
+    the mask network (BatchNorm) and of the LAMA query refinement (affine GroupNorm)."""
+
+    def __init__(self, norm: nn.Module, channels: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(()))
+        # Index layout (0 norm, 1 activation, 2 conv) mirrors the authors' `conv.N` names.
+        self.conv = nn.Sequential(
+            norm, nn.LeakyReLU(LRELU_SLOPE), sn(nn.Conv2d(channels, channels, 3, padding=1, bias=False))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.alpha * self.conv(x)

@@ -1,0 +1,121 @@
+"""The LAMA generator (LostGAN-V2 backbone with ISLA norms and the LAMA mask network)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lama.layout import check_layout_tensors
+from lama.models.blocks import LRELU_SLOPE, NoiseInjection, lrelu, sn
+from lama.models.masks import MaskNet
+from lama.models.norm import ISLANorm
+
+# resolution -> (label embedding size, channel multipliers of ch from the fc output through every block)
+ARCH = {
+    64: (128, (16, 8, 4, 2, 1)),
+    128: (160, (8, 8, 4, 4, 2, 1)),
+    256: (192, (16, 8, 8, 4, 4, 2, 1)),
+}
+
+
+class GeneratorBlock(nn.Module):
+    """Upsampling residual block: alpha * (ISLA, LReLU, up, conv, noise, ISLA, LReLU, conv, noise) +
+    conv1x1(up(x)); alpha starts at 0 and is not clamped."""
+
+    def __init__(self, in_ch: int, out_ch: int, num_w: int) -> None:
+        super().__init__()
+        self.b1 = ISLANorm(in_ch, num_w)
+        self.conv1 = sn(nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False))
+        self.noise1 = NoiseInjection(out_ch)
+        self.b2 = ISLANorm(out_ch, num_w)
+        self.conv2 = sn(nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False))
+        self.noise2 = NoiseInjection(out_ch)
+        self.c_sc = sn(nn.Conv2d(in_ch, out_ch, 1))
+        self.alpha = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(lrelu(self.b1(x, w, masks)), scale_factor=2, mode="nearest")
+        h = self.noise1(self.conv1(h))
+        h = self.noise2(self.conv2(lrelu(self.b2(h, w, masks))))
+        return self.alpha * h + self.c_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class Generator(nn.Module):
+    """Layout -> image. Call as G(z_obj (B, O, z_dim), boxes (B, O, 4) fractions, labels (B, O) int64,
+    z_im (B, z_dim) or None, return_masks=False) -> images (B, 3, R, R) in [-1, 1], or
+    (images, masks (B, O, R, R) in [0, 2], raw masks (B, O, R, R) in [0, 1])."""
+
+    def __init__(
+        self, resolution: int, num_classes: int, ch: int = 64, z_dim: int = 128, lama: bool = True, noise: bool = True
+    ) -> None:
+        super().__init__()
+        if resolution not in ARCH:
+            raise ValueError(f"resolution must be one of {sorted(ARCH)}, got {resolution}")
+        emb_dim, mults = ARCH[resolution]
+        self.resolution, self.num_classes, self.ch, self.z_dim, self.lama = resolution, num_classes, ch, z_dim, lama
+        num_w = z_dim + emb_dim
+        self.label_embedding = nn.Embedding(num_classes, emb_dim)
+        self.style_mapping = nn.Sequential(
+            sn(nn.Linear(z_dim, z_dim)),
+            nn.LeakyReLU(LRELU_SLOPE),
+            sn(nn.Linear(z_dim, z_dim)),
+            nn.LeakyReLU(LRELU_SLOPE),
+            sn(nn.Linear(z_dim, z_dim)),
+        )
+        self.fc = sn(nn.Linear(z_dim, mults[0] * ch * 4 * 4))
+        self.res = nn.ModuleList(
+            GeneratorBlock(a * ch, b * ch, num_w) for a, b in zip(mults[:-1], mults[1:])
+        )
+        self.final = nn.Sequential(
+            nn.BatchNorm2d(ch), nn.LeakyReLU(LRELU_SLOPE), sn(nn.Conv2d(ch, 3, 3, padding=1)), nn.Tanh()
+        )
+        self.mask_regress = MaskNet(num_w + 2, resolution, lama=lama)
+        self.noise_enabled = noise
+
+    @property
+    def noise_enabled(self) -> bool:
+        """Whether the residual blocks inject fresh noise (False makes outputs deterministic)."""
+        return self._noise_enabled
+
+    @noise_enabled.setter
+    def noise_enabled(self, enabled: bool) -> None:
+        self._noise_enabled = bool(enabled)
+        for module in self.modules():
+            if isinstance(module, NoiseInjection):
+                module.enabled = self._noise_enabled
+
+    def forward(
+        self,
+        z_obj: torch.Tensor,
+        boxes: torch.Tensor,
+        labels: torch.Tensor,
+        z_im: torch.Tensor | None = None,
+        return_masks: bool = False,
+    ):
+        check_layout_tensors(labels, boxes)
+        b, o = labels.shape
+        if z_obj.shape != (b, o, self.z_dim):
+            raise ValueError(f"z_obj must be (B, O, z_dim) = {(b, o, self.z_dim)}, got {tuple(z_obj.shape)}")
+        if z_im is None:
+            z_im = torch.randn(b, self.z_dim, device=z_obj.device, dtype=z_obj.dtype)
+        elif z_im.shape != (b, self.z_dim):
+            raise ValueError(f"z_im must be (B, z_dim) = {(b, self.z_dim)}, got {tuple(z_im.shape)}")
+
+        emb = self.label_embedding(labels)
+        masks, raw = self.mask_regress(torch.cat([emb, z_obj, boxes[..., 2:4].to(z_obj.dtype)], dim=-1), boxes)
+        w = torch.cat([emb, self.style_mapping(z_obj)], dim=-1)
+
+        x = self.fc(z_im).view(b, -1, 4, 4)
+        for block in self.res:
+            x = block(x, w, masks)
+        images = self.final(x)
+        return (images, masks, raw) if return_masks else images
+
+
+def build_generator(
+    resolution: int, num_classes: int, ch: int = 64, z_dim: int = 128, lama: bool = True, noise: bool = True
+) -> Generator:
+    """The LAMA generator for 64, 128 or 256 px; `lama=False` drops the mask adaption (ablation),
+    `noise=False` switches noise injection off (also settable later via `G.noise_enabled`)."""
+    return Generator(int(resolution), int(num_classes), int(ch), int(z_dim), bool(lama), bool(noise))
