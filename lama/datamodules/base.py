@@ -1,0 +1,87 @@
+"""The item contract shared by every layout dataset: dicts with `image` (3, R, R) in [-1, 1],
+`labels` (O,) int64, `boxes` (O, 4) normalised (x0, y0, w, h), `image_id`, optional `masks`;
+`flip=True` doubles the length (second half mirrored), unreadable images are skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from lama.datamodules.common import UNREADABLE, BadImageCounter, DataError
+from lama.layout import flip_boxes
+
+
+class LayoutDataset(Dataset):
+    """Base class: subclasses set `num_images`, `num_slots` and implement `image_path`,
+    `read_image` and `layout`; this class adds flipping, masks and bad-image skipping."""
+
+    def __init__(self, resolution: int, flip: bool, return_masks: bool, max_bad_images: int) -> None:
+        if int(resolution) <= 0:
+            raise DataError(f"resolution must be a positive number of pixels, got {resolution}")
+        self.resolution = int(resolution)
+        self.flip = bool(flip)
+        self.return_masks = bool(return_masks)
+        self.bad_images = BadImageCounter(max_bad_images)
+        self.class_names: list[str] = []
+
+    # -- to implement ---------------------------------------------------------------------------
+    num_images: int
+    num_slots: int
+
+    def image_path(self, i: int) -> Path:  # pragma: no cover - abstract
+        """Path of image number `i` (unflipped index)."""
+        raise NotImplementedError
+
+    def read_image(self, i: int) -> torch.Tensor:  # pragma: no cover - abstract
+        """(3, R, R) tensor in [-1, 1] of image `i`; raises OSError-like errors when unreadable."""
+        raise NotImplementedError
+
+    def layout(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
+        """(num_slots,) int64 labels and (num_slots, 4) float32 boxes of image `i`, unflipped."""
+        raise NotImplementedError
+
+    def image_id(self, i: int) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def masks(self, i: int) -> torch.Tensor:
+        """(num_slots, R, R) float {0,1} true instance masks of image `i` (zeros for padding)."""
+        raise DataError(f"{type(self).__name__} has no instance masks (return_masks=True is not supported)")
+
+    # -- shared behaviour -------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return self.num_images * (2 if self.flip else 1)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        index %= len(self)
+        base, flipped = index % self.num_images, index >= self.num_images
+        # An unreadable image is replaced by the next readable one, so an epoch never crashes.
+        for step in range(self.num_images):
+            i = (base + step) % self.num_images
+            try:
+                image = self.read_image(i)
+            except UNREADABLE as err:
+                self.bad_images.record(self.image_path(i), err)
+                continue
+            return self._item(i, image, flipped)
+        raise DataError(f"no readable image in {type(self).__name__} ({self.num_images} tried)")
+
+    def _item(self, i: int, image: torch.Tensor, flipped: bool) -> dict[str, torch.Tensor | int]:
+        labels, boxes = self.layout(i)
+        item: dict[str, torch.Tensor | int] = {"image": image, "labels": labels, "boxes": boxes}
+        if self.return_masks:
+            item["masks"] = self.masks(i)
+        if flipped:
+            item["image"] = image.flip(-1)
+            item["boxes"] = flip_boxes(boxes, labels)
+            if self.return_masks:
+                item["masks"] = item["masks"].flip(-1)
+        item["image_id"] = self.image_id(i)
+        return item

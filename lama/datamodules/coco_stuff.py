@@ -1,0 +1,204 @@
+"""COCO-Stuff 2017 layouts with the LostGAN/LAMA filter (PROTOCOL.md): instance objects, then
+stuff objects, each in file order; an object is kept when its annotation box covers > 2% of the
+image, it is not `other` (183) and not a crowd; only images with stuff annotations; 3..8 objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+
+from lama.datamodules.base import LayoutDataset
+from lama.datamodules.common import (
+    DataError,
+    load_image,
+    load_json,
+    require_fields,
+    require_path,
+    resize_masks,
+)
+from lama.layout import pad_objects
+
+NUM_CLASSES = 184  # COCO category ids 1..182 plus 183 'other'; 0 is padding
+OTHER_ID = 183
+SPLITS = ("train", "val")
+PREPARE_CMD = "python run.py task=prepare data=coco_stuff"
+# The deprecated 2017 stuff-challenge annotations (~40k train / 5k val images) are not distributed
+# any more; users who have them put them here and set stuff_challenge=true.
+CHALLENGE_DIR = "stuff_challenge"
+
+
+def annotation_paths(root: Path, split: str, stuff_challenge: bool = False) -> tuple[Path, Path]:
+    """(instances json, stuff json) paths of a split under a COCO root."""
+    ann = Path(root) / "annotations"
+    stuff_dir = ann / CHALLENGE_DIR if stuff_challenge else ann
+    return ann / f"instances_{split}2017.json", stuff_dir / f"stuff_{split}2017.json"
+
+
+class CocoStuff(LayoutDataset):
+    """COCO-Stuff 2017 layouts: items with image (3,R,R) in [-1,1], labels (8,), boxes (8,4) as
+    fractions of the image's own size, image_id, and masks (8,R,R) when `return_masks`.
+
+    `image_ids` are the kept ids in the instances file's image order; `class_names[label]` is the
+    category name ('' for unused ids). `flip=True` doubles the length (second half mirrored).
+    `stuff_challenge=True` reads the deprecated 2017 stuff-challenge annotations from
+    `annotations/stuff_challenge/stuff_{split}2017.json` instead of the full COCO-Stuff 2017 ones.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        resolution: int,
+        flip: bool = False,
+        return_masks: bool = False,
+        stuff_challenge: bool = False,
+        max_objects: int = 8,
+        min_objects: int = 3,
+        min_object_area: float = 0.02,
+        include_other: bool = False,
+        max_bad_images: int = 100,
+        jpeg_draft: bool = False,
+    ) -> None:
+        super().__init__(resolution, flip, return_masks, max_bad_images)
+        if split not in SPLITS:
+            raise DataError(f"unknown COCO-Stuff split {split!r}; choose one of {', '.join(SPLITS)}")
+        self.root = require_path(Path(root), PREPARE_CMD, "COCO-Stuff root directory")
+        self.split = split
+        self.num_slots = int(max_objects)
+        self.jpeg_draft = bool(jpeg_draft)
+        instances_path, stuff_path = annotation_paths(self.root, split, stuff_challenge)
+        if stuff_challenge and not stuff_path.exists():
+            raise DataError(
+                f"stuff_challenge=true needs the deprecated 2017 stuff-challenge annotations at {stuff_path} "
+                "(stuff_{train,val}2017.json of the 2017 COCO Stuff Segmentation Challenge, ~40k/5k images); "
+                "they are not downloadable from the COCO site any more"
+            )
+        self.image_dir = require_path(self.root / f"{split}2017", PREPARE_CMD, "image directory")
+        instances = _load_coco(instances_path)
+        stuff = _load_coco(stuff_path)
+
+        images = _image_records(instances, instances_path)
+        self.class_names = [""] * NUM_CLASSES
+        for data, path in ((instances, instances_path), (stuff, stuff_path)):
+            for k, cat in enumerate(data["categories"]):
+                require_fields(cat, ("id", "name"), f"{path}: categories[{k}]")
+                _check_category(cat["id"], f"{path}: categories[{k}]")
+                self.class_names[cat["id"]] = cat["name"]
+
+        objects: dict[int, list[Mapping]] = {image_id: [] for image_id in images}
+        with_stuff: set[int] = set()
+        for data, path, is_stuff in ((instances, instances_path, False), (stuff, stuff_path, True)):
+            for k, ann in enumerate(data["annotations"]):
+                where = f"{path}: annotations[{k}]"
+                require_fields(ann, ("image_id", "category_id", "bbox"), where)
+                image_id = ann["image_id"]
+                if image_id not in images:
+                    raise DataError(f"{where} (id {ann.get('id')}) refers to image {image_id}, not in {instances_path}")
+                if is_stuff:
+                    with_stuff.add(image_id)
+                if _keep(ann, images[image_id], min_object_area, include_other, where):
+                    objects[image_id].append(ann if return_masks else _slim(ann))
+
+        self.image_ids = [
+            image_id
+            for image_id in images
+            if image_id in with_stuff and min_objects <= len(objects[image_id]) <= max_objects
+        ]
+        self._images = {i: images[i] for i in self.image_ids}
+        self._objects = {i: objects[i] for i in self.image_ids}
+        self.num_images = len(self.image_ids)
+        if self.num_images == 0:
+            raise DataError(f"no image of {instances_path} passes the layout filter ({min_objects}..{max_objects} objects)")
+
+    def image_id(self, i: int) -> int:
+        return int(self.image_ids[i])
+
+    def image_path(self, i: int) -> Path:
+        return self.image_dir / self._images[self.image_ids[i]]["file_name"]
+
+    def read_image(self, i: int) -> torch.Tensor:
+        image, _ = load_image(self.image_path(i), self.resolution, draft=self.jpeg_draft)
+        return image
+
+    def layout(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        record = self._images[self.image_ids[i]]
+        width, height = float(record["width"]), float(record["height"])
+        anns = self._objects[self.image_ids[i]]
+        labels = [int(a["category_id"]) for a in anns]
+        boxes = [[x / width, y / height, w / width, h / height] for x, y, w, h in (a["bbox"] for a in anns)]
+        return pad_objects(labels, boxes, self.num_slots)
+
+    def masks(self, i: int) -> torch.Tensor:
+        record = self._images[self.image_ids[i]]
+        height, width = int(record["height"]), int(record["width"])
+        anns = self._objects[self.image_ids[i]]
+        decoded = np.stack([_decode(a, height, width, self._where(a)) for a in anns])
+        out = torch.zeros(self.num_slots, self.resolution, self.resolution)
+        out[: len(anns)] = resize_masks(decoded, self.resolution)
+        return out
+
+    def _where(self, ann: Mapping) -> str:
+        return f"{self.split} annotation id {ann.get('id')} (image {ann['image_id']})"
+
+
+def _load_coco(path: Path) -> dict:
+    data = load_json(path, PREPARE_CMD)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a COCO JSON object, got {type(data).__name__}")
+    missing = [k for k in ("images", "annotations", "categories") if k not in data]
+    if missing:
+        raise DataError(f"{path} lacks the top-level key(s) {', '.join(map(repr, missing))}")
+    return data
+
+
+def _image_records(data: dict, path: Path) -> dict[int, Mapping]:
+    images: dict[int, Mapping] = {}
+    for k, record in enumerate(data["images"]):
+        require_fields(record, ("id", "file_name", "width", "height"), f"{path}: images[{k}]")
+        if not (record["width"] > 0 and record["height"] > 0):
+            raise DataError(f"{path}: images[{k}] (id {record['id']}) has size {record['width']}x{record['height']}")
+        images[record["id"]] = record
+    return images
+
+
+def _check_category(category_id: object, where: str) -> None:
+    if not isinstance(category_id, int) or not 1 <= category_id < NUM_CLASSES:
+        raise DataError(f"{where}: category id {category_id!r} outside 1..{NUM_CLASSES - 1}")
+
+
+def _keep(ann: Mapping, image: Mapping, min_area: float, include_other: bool, where: str) -> bool:
+    """The paper's object filter, on the annotation's own box (not its mask area)."""
+    bbox = ann["bbox"]
+    if not isinstance(bbox, list | tuple) or len(bbox) != 4:
+        raise DataError(f"{where} (id {ann.get('id')}): bbox must be [x, y, w, h], got {bbox!r}")
+    _check_category(ann["category_id"], f"{where} (id {ann.get('id')})")
+    box_area = bbox[2] * bbox[3] / (image["width"] * image["height"])
+    other_ok = include_other or ann["category_id"] != OTHER_ID
+    return box_area > min_area and other_ok and ann.get("iscrowd", 0) != 1
+
+
+def _slim(ann: Mapping) -> dict:
+    """Drop the segmentation of annotations kept for layouts only (saves memory on full COCO)."""
+    return {"image_id": ann["image_id"], "category_id": ann["category_id"], "bbox": ann["bbox"], "id": ann.get("id")}
+
+
+def _decode(ann: Mapping, height: int, width: int, where: str) -> np.ndarray:
+    """Polygon, uncompressed RLE or compressed RLE -> (H, W) uint8 {0,1} mask (pycocotools)."""
+    segm = ann.get("segmentation")
+    if segm is None:
+        raise DataError(f"{where} has no 'segmentation' (needed for return_masks=True)")
+    if isinstance(segm, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segm, height, width))
+    elif isinstance(segm, dict) and isinstance(segm.get("counts"), list):
+        rle = mask_utils.frPyObjects(segm, height, width)
+    elif isinstance(segm, dict) and "counts" in segm:
+        rle = dict(segm)
+        if isinstance(rle["counts"], str):
+            rle["counts"] = rle["counts"].encode("ascii")
+    else:
+        raise DataError(f"{where}: unsupported segmentation {type(segm).__name__}")
+    return mask_utils.decode(rle)
