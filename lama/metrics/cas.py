@@ -1,0 +1,100 @@
+"""Classification Accuracy Score (CAS): a CIFAR-style torchvision ResNet trained on 32 px object crops
+of generated images and tested on the same crops of the real images; the last epoch's accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from lama.metrics.images import to_unit_range
+
+CAS_CROP = 32
+
+
+def cifar_resnet(num_classes: int, arch: str = "resnet18") -> nn.Module:
+    """A torchvision ResNet with the CIFAR stem (3x3 stride-1 first conv, no max-pool) for 32 px inputs."""
+    if arch not in ("resnet18", "resnet34", "resnet50"):
+        raise ValueError(f"metrics.cas.arch={arch!r}: choose resnet18, resnet34 or resnet50")
+    model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+    model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The CIFAR augmentation: random left-right flip and a random 32 px crop of the 4 px padded image."""
+    flip = torch.rand(x.shape[0], generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None].to(x.device), x.flip(-1), x)
+    padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
+    dx, dy = (int(v) for v in torch.randint(0, 9, (2,), generator=gen))
+    return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        pred = model(to_unit_range(x).to(device)).argmax(1).cpu()
+        correct += int((pred == y).sum())
+        total += y.numel()
+    return correct / max(total, 1)
+
+
+def classification_accuracy_score(
+    train_crops: Dataset,
+    test_crops: Dataset,
+    num_classes: int,
+    *,
+    epochs: int = 30,
+    batch_size: int = 128,
+    lr: float = 0.1,
+    weight_decay: float = 5e-4,
+    arch: str = "resnet18",
+    augment: bool = True,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> float:
+    """Train on (uint8 (3, 32, 32) crop, label) pairs of generated images, return the accuracy (a fraction
+    in [0, 1]) on the real images' crops after the last epoch. SGD with momentum, cosine schedule."""
+    if len(train_crops) == 0 or len(test_crops) == 0:
+        raise ValueError(f"CAS needs crops to train and test on, got {len(train_crops)} and {len(test_crops)}")
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = cifar_resnet(num_classes, arch).to(device)
+    train = DataLoader(train_crops, batch_size=batch_size, shuffle=True, generator=gen, drop_last=False)
+    test = DataLoader(test_crops, batch_size=batch_size)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * len(train), 1))
+    for _ in tqdm(range(epochs), desc="CAS training", disable=not progress):
+        model.train()
+        for x, y in train:
+            x = to_unit_range(x).to(device)
+            if augment:
+                x = _augment(x, gen)
+            loss = F.cross_entropy(model(x), y.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return _accuracy(model, test, device)
+
+
+def cas_protocol(num_train: int, num_test: int, **settings: Any) -> dict[str, Any]:
+    """What stands behind a CAS number, for results.json."""
+    return {
+        "classifier": f"torchvision {settings.get('arch', 'resnet18')}, CIFAR stem, from scratch",
+        "crop": f"{CAS_CROP}x{CAS_CROP} bicubic (antialiased) of every non-padding box",
+        "train": f"{num_train} crops of generated images",
+        "test": f"{num_test} crops of real validation images",
+        "accuracy": "after the last epoch",
+        **settings,
+    }

@@ -1,0 +1,45 @@
+"""The real side of evaluation: validation images, layouts and true masks looked up by image id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from lama.metrics.images import MappedImages
+
+
+class RealLayouts:
+    """Wraps a layout dataset (unflipped: read_image, layout, image_id, masks, num_images) by image id."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self.index = {int(dataset.image_id(i)): i for i in range(dataset.num_images)}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def image_ids(self) -> list[int]:
+        """Every image id, in dataset order."""
+        return list(self.index)
+
+    def _position(self, image_id: int) -> int:
+        try:
+            return self.index[int(image_id)]
+        except KeyError:
+            raise KeyError(f"image id {image_id} is not in the real {type(self.dataset).__name__} split") from None
+
+    def layout(self, image_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(O,) int64 labels and (O, 4) boxes (fractions) of a real image."""
+        return self.dataset.layout(self._position(image_id))
+
+    def masks(self, image_id: int) -> torch.Tensor:
+        """(O, R, R) {0, 1} true instance masks of a real image."""
+        return self.dataset.masks(self._position(image_id))
+
+    def images(self, image_ids: Sequence[int]) -> MappedImages:
+        """The real images of `image_ids` as a dataset of (3, R, R) uint8 tensors."""
+        positions = [self._position(i) for i in image_ids]
+        return MappedImages(lambda k: self.dataset.read_image(positions[k]), len(positions))

@@ -1,0 +1,56 @@
+"""SceneFID: FID between object crops of real and generated images (every non-padding box, 224 px bicubic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from lama.metrics.fidelity import fidelity_metrics, fidelity_protocol
+from lama.metrics.images import ObjectCrops, object_entries
+
+CROP_SIZE = 224
+
+
+def scene_crops(
+    images: Dataset, labels: Sequence[Sequence[int]], boxes: Sequence[Sequence[Sequence[float]]],
+    size: int = CROP_SIZE,
+) -> ObjectCrops:
+    """Every non-padding object of image i (its layout labels[i], boxes[i] in fractions) as a
+    size x size uint8 bicubic crop."""
+    return ObjectCrops(images, object_entries(labels, boxes), size)
+
+
+def scene_fid(
+    fake_crops: Dataset,
+    real_crops: Dataset,
+    *,
+    weights_path: str | Path | None = None,
+    real_cache_name: str | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    loader_workers: bool = True,
+    verbose: bool = True,
+) -> float:
+    """FID between two crop sets (uint8 (3, 224, 224) datasets), Inception features as for FID."""
+    if len(fake_crops) < 2 or len(real_crops) < 2:
+        raise ValueError(f"SceneFID needs at least 2 crops per set, got {len(fake_crops)} and {len(real_crops)}")
+    out = fidelity_metrics(
+        fake_crops, real_crops, isc=False, fid=True, weights_path=weights_path, real_cache_name=real_cache_name,
+        cache_dir=cache_dir, batch_size=batch_size, device=device, loader_workers=loader_workers,
+        verbose=verbose,
+    )
+    return out["fid"]
+
+
+def scene_fid_protocol(weights_path: str | Path | None, num_fake: int, num_real: int) -> dict[str, Any]:
+    """What stands behind a SceneFID number, for results.json."""
+    protocol = fidelity_protocol(weights_path, isc_splits=0)
+    protocol.pop("isc_splits")
+    protocol.update(crop=f"every non-padding box, {CROP_SIZE}x{CROP_SIZE} bicubic (antialiased)",
+                    num_fake_crops=num_fake, num_real_crops=num_real)
+    return protocol
