@@ -3,6 +3,7 @@ state dicts that our networks load with strict=True."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -93,19 +94,30 @@ def build_network(network: str, resolution: int, **hparams) -> nn.Module:
     return build_discriminator(resolution, **hparams)
 
 
+@functools.lru_cache(maxsize=16)
+def target_shapes(network: str, resolution: int, hparams: tuple) -> dict[str, torch.Size]:
+    """Name -> shape of our network's state dict, in its order (built once per set of arguments)."""
+    return {k: v.shape for k, v in build_network(network, resolution, **dict(hparams)).state_dict().items()}
+
+
 def check_state_dict_fits(
-    target: Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor], what: str, names=None
+    target: Mapping[str, torch.Tensor | torch.Size],
+    state_dict: Mapping[str, torch.Tensor],
+    what: str,
+    names=None,
 ) -> None:
     """Raise ConversionError naming the first key whose shape differs (with both shapes), then the keys
     missing from and unknown to `target`. `names` maps our keys back to the names the user gave."""
     names = names or {}
     problems = []
-    mismatched = [k for k in state_dict if k in target and tuple(state_dict[k].shape) != tuple(target[k].shape)]
+    mismatched = [
+        k for k in state_dict if k in target and tuple(state_dict[k].shape) != tuple(_shape(target[k]))
+    ]
     if mismatched:
         k = mismatched[0]
         problems.append(
             f"first mismatching key {names.get(k, k)!r} has shape {tuple(state_dict[k].shape)} in the state dict "
-            f"but {tuple(target[k].shape)} in {what} ({len(mismatched)} mismatching keys in all)"
+            f"but {tuple(_shape(target[k]))} in {what} ({len(mismatched)} mismatching keys in all)"
         )
     missing = [k for k in target if k not in state_dict]
     if missing:
@@ -115,6 +127,10 @@ def check_state_dict_fits(
         problems.append(f"unknown keys: {unknown}")
     if problems:
         raise ConversionError(f"state dict does not fit {what}: " + "; ".join(problems))
+
+
+def _shape(value) -> torch.Size:
+    return value.shape if isinstance(value, torch.Tensor) else torch.Size(value)
 
 
 def convert_original_state_dict(
@@ -147,14 +163,15 @@ def convert_original_state_dict(
         hparams["ch"] = int(ch)
     if num_classes is not None:
         hparams["num_classes"] = int(num_classes)
-    with torch.device("meta"):
-        target = build_network(network, resolution, **hparams).state_dict()
+    target = target_shapes(network, resolution, tuple(sorted(hparams.items())))
     what = f"our {network} at {resolution} px with {hparams}"
     check_state_dict_fits(target, converted, what, names)
     return {k: converted[k] for k in target}
 
 
-def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str = "") -> nn.Module:
+def load_state_dict_checked(
+    module: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str = ""
+) -> nn.Module:
     """module.load_state_dict(strict=True) after a check whose error names the first mismatching key and
     both shapes, and lists missing / unknown keys. Returns `module`."""
     check_state_dict_fits(module.state_dict(), state_dict, what or type(module).__name__)

@@ -57,7 +57,15 @@ class DBlock(nn.Module):
 IMAGE_BLOCKS = {
     64: ((None, 1, False), (1, 2, False), (2, 4, True), (4, 8, True), (8, 16, True)),
     128: ((None, 1, True), (1, 2, True), (2, 4, True), (4, 8, True), (8, 8, True), (8, 16, False)),
-    256: ((None, 1, True), (1, 2, True), (2, 4, True), (4, 4, True), (4, 8, True), (8, 8, True), (8, 16, False)),
+    256: (
+        (None, 1, True),
+        (1, 2, True),
+        (2, 4, True),
+        (4, 4, True),
+        (4, 8, True),
+        (8, 8, True),
+        (8, 16, False),
+    ),
 }
 # resolution -> object blocks by the authors' index: (in mult, out mult, downsample)
 OBJECT_BLOCKS = {
@@ -94,7 +102,9 @@ class Discriminator(nn.Module):
         check_layout_tensors(labels, boxes)
         r = self.resolution
         if images.dim() != 4 or images.shape[1:] != (3, r, r) or images.shape[0] != labels.shape[0]:
-            raise ValueError(f"images must be (B, 3, {r}, {r}) with B = {labels.shape[0]}, got {tuple(images.shape)}")
+            raise ValueError(
+                f"images must be (B, 3, {r}, {r}) with B = {labels.shape[0]}, got {tuple(images.shape)}"
+            )
 
         f1_at, f2_at, _ = LEVELS[r]
         feats = {}

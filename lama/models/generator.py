@@ -47,13 +47,25 @@ class Generator(nn.Module):
     (images, masks (B, O, R, R) in [0, 2], raw masks (B, O, R, R) in [0, 1])."""
 
     def __init__(
-        self, resolution: int, num_classes: int, ch: int = 64, z_dim: int = 128, lama: bool = True, noise: bool = True
+        self,
+        resolution: int,
+        num_classes: int,
+        ch: int = 64,
+        z_dim: int = 128,
+        lama: bool = True,
+        noise: bool = True,
     ) -> None:
         super().__init__()
         if resolution not in ARCH:
             raise ValueError(f"resolution must be one of {sorted(ARCH)}, got {resolution}")
         emb_dim, mults = ARCH[resolution]
-        self.resolution, self.num_classes, self.ch, self.z_dim, self.lama = resolution, num_classes, ch, z_dim, lama
+        self.resolution, self.num_classes, self.ch, self.z_dim, self.lama = (
+            resolution,
+            num_classes,
+            ch,
+            z_dim,
+            lama,
+        )
         num_w = z_dim + emb_dim
         self.label_embedding = nn.Embedding(num_classes, emb_dim)
         self.style_mapping = nn.Sequential(
@@ -64,9 +76,7 @@ class Generator(nn.Module):
             sn(nn.Linear(z_dim, z_dim)),
         )
         self.fc = sn(nn.Linear(z_dim, mults[0] * ch * 4 * 4))
-        self.res = nn.ModuleList(
-            GeneratorBlock(a * ch, b * ch, num_w) for a, b in zip(mults[:-1], mults[1:])
-        )
+        self.res = nn.ModuleList(GeneratorBlock(a * ch, b * ch, num_w) for a, b in zip(mults[:-1], mults[1:]))
         self.final = nn.Sequential(
             nn.BatchNorm2d(ch), nn.LeakyReLU(LRELU_SLOPE), sn(nn.Conv2d(ch, 3, 3, padding=1)), nn.Tanh()
         )
@@ -103,7 +113,9 @@ class Generator(nn.Module):
             raise ValueError(f"z_im must be (B, z_dim) = {(b, self.z_dim)}, got {tuple(z_im.shape)}")
 
         emb = self.label_embedding(labels)
-        masks, raw = self.mask_regress(torch.cat([emb, z_obj, boxes[..., 2:4].to(z_obj.dtype)], dim=-1), boxes)
+        masks, raw = self.mask_regress(
+            torch.cat([emb, z_obj, boxes[..., 2:4].to(z_obj.dtype)], dim=-1), boxes
+        )
         w = torch.cat([emb, self.style_mapping(z_obj)], dim=-1)
 
         x = self.fc(z_im).view(b, -1, 4, 4)

@@ -26,7 +26,11 @@ def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Te
     gy = ((steps.view(1, size, 1) - y0) / h).expand(b * o, size, size)
     grid = torch.stack([gx, gy], dim=3) * 2 - 1
     pasted = F.grid_sample(
-        masks.reshape(b * o, 1, *masks.shape[2:]), grid, mode="bilinear", padding_mode="zeros", align_corners=True
+        masks.reshape(b * o, 1, *masks.shape[2:]),
+        grid,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=True,
     )
     return pasted.view(b, o, size, size)
 
