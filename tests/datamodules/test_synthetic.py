@@ -1,0 +1,102 @@
+"""Synthetic scenes: valid COCO and raw-VG files, exact masks, deterministic, loadable unchanged."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pycocotools.coco import COCO
+
+from lama.datamodules import CocoStuff, DataError
+from lama.datamodules.synthetic import generate, is_generated
+from lama.datamodules.synthetic_scenes import STUFF, THINGS, draw_scene
+
+
+def test_coco_files_are_valid_and_masks_exact(synthetic_root: Path) -> None:
+    for split, count in (("train", 48), ("val", 16)):
+        inst = COCO(str(synthetic_root / f"annotations/instances_{split}2017.json"))
+        stuff = COCO(str(synthetic_root / f"annotations/stuff_{split}2017.json"))
+        assert len(inst.getImgIds()) == count and inst.getImgIds() == stuff.getImgIds()
+        assert {c["id"] for c in inst.loadCats(inst.getCatIds())} <= set(range(1, 91))
+        assert {c["id"] for c in stuff.loadCats(stuff.getCatIds())} <= set(range(92, 184))
+        for image_id in inst.getImgIds()[:6]:
+            record = inst.loadImgs(image_id)[0]
+            image = Image.open(synthetic_root / f"{split}2017" / record["file_name"])
+            assert image.size == (32, 32) and image.mode == "RGB"
+            things = [inst.annToMask(a) for a in inst.loadAnns(inst.getAnnIds(imgIds=image_id))]
+            stuffs = {a["category_id"]: stuff.annToMask(a) for a in stuff.loadAnns(stuff.getAnnIds(imgIds=image_id))}
+            assert 1 <= len(things) <= 6
+            coverage = sum(things) + sum(m for c, m in stuffs.items() if c != 183)
+            assert (coverage == 1).all()  # visible masks tile the image exactly once
+            if things:
+                assert np.array_equal(stuffs[183], (sum(things) > 0).astype(np.uint8))
+            for ann in inst.loadAnns(inst.getAnnIds(imgIds=image_id)):
+                ys, xs = np.nonzero(inst.annToMask(ann))
+                assert ann["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+                assert ann["area"] == len(xs) and ann["iscrowd"] == 0
+
+
+def test_most_scenes_pass_the_filter_and_load_unchanged(synthetic_root: Path) -> None:
+    ds = CocoStuff(synthetic_root, "train", resolution=32, return_masks=True)
+    assert len(ds.image_ids) >= 0.7 * 48
+    item = ds[0]
+    n = int((item["labels"] != 0).sum())
+    assert 3 <= n <= 8
+    assert set(item["labels"][:n].tolist()) <= set(THINGS) | set(STUFF)
+    assert (item["masks"][:n].sum((1, 2)) > 0).all() and (item["masks"][n:] == 0).all()
+
+
+def test_overlaps_are_frequent() -> None:
+    overlapping = 0
+    for i in range(60):
+        _, objects = draw_scene(np.random.default_rng([0, i]), 64)
+        things = [o for o in objects if o.category_id in THINGS]
+        boxes = []
+        for o in things:
+            ys, xs = np.nonzero(o.mask)
+            boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
+        overlapping += any(
+            a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+            for k, a in enumerate(boxes) for b in boxes[k + 1:]
+        )  # fmt: skip
+    assert overlapping >= 20
+
+
+def test_vg_files_describe_the_same_scenes(synthetic_root: Path) -> None:
+    vg = synthetic_root / "vg"
+    image_data = json.loads((vg / "image_data.json").read_text())
+    objects = json.loads((vg / "objects.json").read_text())
+    splits = json.loads((vg / "vg_splits.json").read_text())
+    assert [r["image_id"] for r in image_data] == list(range(1, 65))
+    assert sorted(splits["train"] + splits["val"] + splits["test"]) == list(range(1, 65))
+    for name in ("attributes.json", "relationships.json", "object_alias.txt", "relationship_alias.txt"):
+        assert (vg / name).stat().st_size > 0
+    inst = json.loads((synthetic_root / "annotations/instances_train2017.json").read_text())
+    first = [a for a in inst["annotations"] if a["image_id"] == 1]
+    vg_first = objects[0]["objects"][: len(first)]
+    assert [[o["x"], o["y"], o["w"], o["h"]] for o in vg_first] == [a["bbox"] for a in first]
+    assert (vg / "VG_100K/1.png").read_bytes() == (synthetic_root / "train2017/000000000001.png").read_bytes()
+
+
+def test_generation_is_deterministic_and_atomic(tmp_path: Path) -> None:
+    a = generate(tmp_path / "a", 5, 2, 24, seed=7, progress=False)
+    b = generate(tmp_path / "b", 5, 2, 24, seed=7, progress=False)
+    c = generate(tmp_path / "c", 5, 2, 24, seed=8, progress=False)
+    ann = "annotations/instances_train2017.json"
+    assert (a / ann).read_bytes() == (b / ann).read_bytes() != (c / ann).read_bytes()
+    assert is_generated(a) and not list(tmp_path.glob(".*tmp*"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/keep.txt").write_text("user data")
+    with pytest.raises(DataError, match="not a synthetic dataset"):
+        generate(tmp_path / "other", 5, 2, 24)
+
+
+def test_scene_images_match_masks_colour_families() -> None:
+    image, objects = draw_scene(np.random.default_rng(1), 64)
+    for obj in objects:
+        if obj.category_id == 183:
+            continue
+        pixels = torch.from_numpy(image[obj.mask].astype(np.float32))
+        assert pixels.std(0).max() < 30  # mild texture around one colour per object
