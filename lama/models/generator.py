@@ -59,6 +59,12 @@ class Generator(nn.Module):
         if resolution not in ARCH:
             raise ValueError(f"resolution must be one of {sorted(ARCH)}, got {resolution}")
         emb_dim, mults = ARCH[resolution]
+        # GroupNorm with 4 groups runs over ch channels (ISLA) and over (z_dim + emb_dim + 2) // 4 (LAMA).
+        if ch % 4 or (lama and ((z_dim + emb_dim + 2) // 4) % 4):
+            raise ValueError(
+                f"ch={ch} must be a multiple of 4, and with lama=True (z_dim + {emb_dim} + 2) // 4 too "
+                f"(z_dim={z_dim} gives {(z_dim + emb_dim + 2) // 4})"
+            )
         self.resolution, self.num_classes, self.ch, self.z_dim, self.lama = (
             resolution,
             num_classes,
