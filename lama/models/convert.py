@@ -10,6 +10,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from lama.checkpoint import FORMAT, LIGHTNING_KEY
+
 NETWORKS = ("generator", "discriminator")
 # DDP saves the generator under `module.`; the CombineDiscriminator wrapper keeps its network under `obD.`.
 PREFIXES = ("module.", "obD.")
@@ -121,12 +123,17 @@ def check_state_dict_fits(
         )
     missing = [k for k in target if k not in state_dict]
     if missing:
-        problems.append(f"missing keys: {missing}")
+        problems.append(f"missing keys: {_listing(missing)}")
     unknown = [names.get(k, k) for k in state_dict if k not in target]
     if unknown:
-        problems.append(f"unknown keys: {unknown}")
+        problems.append(f"unknown keys: {_listing(unknown)}")
     if problems:
         raise ConversionError(f"state dict does not fit {what}: " + "; ".join(problems))
+
+
+def _listing(keys: list[str], limit: int = 12) -> str:
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    return f"[{shown}]" if len(keys) <= limit else f"[{shown}, ...] ({len(keys)} in all)"
 
 
 def _shape(value) -> torch.Size:
@@ -177,3 +184,31 @@ def load_state_dict_checked(
     check_state_dict_fits(module.state_dict(), state_dict, what or type(module).__name__)
     module.load_state_dict(state_dict, strict=True)
     return module
+
+
+# Where the authors' and common training scripts keep the generator inside a checkpoint dict.
+GENERATOR_ENTRIES = ("netG", "generator", "G", "net_G", "model", "state_dict", "model_state_dict")
+
+
+def _is_tensor_dict(obj) -> bool:
+    return (
+        isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def extract_generator_state_dict(obj) -> dict[str, torch.Tensor]:
+    """The generator's weights from a loaded checkpoint: a raw state dict, or a dict holding it under
+    one of GENERATOR_ENTRIES (e.g. {'netG': ..., 'netD': ..., 'epoch': ...})."""
+    if _is_tensor_dict(obj):
+        return dict(obj)
+    if not isinstance(obj, Mapping):
+        raise ConversionError(f"expected a state dict or a dict of them, got {type(obj).__name__}")
+    if obj.get("format") == FORMAT or LIGHTNING_KEY in obj:
+        raise ConversionError("this is already a checkpoint of ours; sample or evaluate it directly")
+    for key in GENERATOR_ENTRIES:
+        if _is_tensor_dict(obj.get(key)):
+            return dict(obj[key])
+    raise ConversionError(
+        f"no generator state dict found: top-level keys are {_listing([str(k) for k in obj])}; "
+        f"expected a raw state dict or one of {list(GENERATOR_ENTRIES)}"
+    )

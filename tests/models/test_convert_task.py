@@ -1,0 +1,79 @@
+"""task=convert end to end: an authors' checkpoint file in, a checkpoint of ours out that reproduces
+the authors' outputs."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from lama.checkpoint import load_generator, read_generator_record
+from lama.tasks import TaskError
+from lama.tasks.convert import run
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def fixture64(reference_dir):
+    return torch.load(reference_dir / "original_generator64_ch8_seed0.pt", weights_only=True)
+
+
+def cfg_for(checkpoint, out, resolution=64, num_classes=184):
+    return OmegaConf.create(
+        {
+            "task": "convert",
+            "checkpoint": str(checkpoint),
+            "resolution": resolution,
+            "out": str(out),
+            "data": {"num_classes": num_classes},
+        }
+    )
+
+
+@pytest.mark.parametrize("wrap", ["raw", "netG"])
+def test_converted_checkpoint_reproduces_authors_outputs(fixture64, tmp_path, wrap, capsys):
+    state = {"module." + k: v for k, v in fixture64["state_dict"].items()}  # as saved from DDP training
+    src = tmp_path / "G_200.pth"
+    torch.save(state if wrap == "raw" else {"netG": state, "epoch": 200}, src)
+    dst = run(cfg_for(src, tmp_path / "ours.pt"))
+    assert str(dst) in capsys.readouterr().out
+    G, record = load_generator(dst, resolution=64)
+    assert record["hparams"] == {"resolution": 64, "num_classes": 184, "ch": 8, "z_dim": 128, "lama": True}
+    inp, out = fixture64["inputs"], fixture64["outputs"]
+    with torch.no_grad():
+        image, mask, raw = G(inp["z_obj"], inp["bbox"], inp["labels"], z_im=inp["z_im"], return_masks=True)
+    assert (image - out["image"]).abs().max() < 1e-4
+    assert (mask - out["mask"]).abs().max() < 1e-4 and (raw - out["raw_mask"]).abs().max() < 1e-4
+
+
+def test_refusals_are_task_errors(fixture64, tmp_path):
+    src = tmp_path / "G.pth"
+    torch.save(fixture64["state_dict"], src)
+    with pytest.raises(TaskError, match="not a 128 px generator.*add resolution=64"):
+        run(cfg_for(src, tmp_path / "a.pt", resolution=128))
+    with pytest.raises(
+        TaskError, match=r"first mismatching key 'label_embedding.weight'.*\(184, 128\).*\(179, 128\)"
+    ):
+        run(cfg_for(src, tmp_path / "b.pt", num_classes=179))
+    with pytest.raises(TaskError, match="does not exist"):
+        run(cfg_for(tmp_path / "nope.pth", tmp_path / "c.pt"))
+    torch.save({"optimizer": {"lr": torch.tensor(1.0)}, "epoch": 3}, src)
+    with pytest.raises(TaskError, match="no generator state dict found.*'optimizer'"):
+        run(cfg_for(src, tmp_path / "d.pt"))
+    assert not any((tmp_path / n).exists() for n in ("a.pt", "b.pt", "c.pt", "d.pt"))
+
+
+def test_command_line_writes_into_the_run_dir(fixture64, tmp_path):
+    src = tmp_path / "G_200.pth"
+    torch.save({"module." + k: v for k, v in fixture64["state_dict"].items()}, src)
+    env = {**os.environ, "LAMA_OUTPUT_DIR": str(tmp_path / "outputs"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "run.py", "task=convert", f"checkpoint={src}", "resolution=64", "data=coco_stuff"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    written = proc.stdout.strip().splitlines()[-1].removeprefix("converted generator written to ")
+    assert written.startswith(str(tmp_path / "outputs" / "convert" / "runs")) and written.endswith(
+        "generator.pt"
+    )
+    assert read_generator_record(written)["hparams"]["num_classes"] == 184
