@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lama.datamodules.common import UNREADABLE, BadImageCounter, DataError
+from lama.datamodules.common import UNREADABLE, BadImageCounter, DataError, to_unit_tensor
 from lama.layout import flip_boxes
 
 
@@ -34,8 +35,8 @@ class LayoutDataset(Dataset):
         """Path of image number `i` (unflipped index)."""
         raise NotImplementedError
 
-    def read_image(self, i: int) -> torch.Tensor:  # pragma: no cover - abstract
-        """(3, R, R) tensor in [-1, 1] of image `i`; raises OSError-like errors when unreadable."""
+    def read_image(self, i: int) -> np.ndarray:  # pragma: no cover - abstract
+        """(R, R, 3) uint8 array of image `i`; raises OSError-like errors when unreadable."""
         raise NotImplementedError
 
     def layout(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
@@ -45,8 +46,8 @@ class LayoutDataset(Dataset):
     def image_id(self, i: int) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def masks(self, i: int) -> torch.Tensor:
-        """(num_slots, R, R) float {0,1} true instance masks of image `i` (zeros for padding)."""
+    def masks(self, i: int) -> np.ndarray:
+        """(num_slots, R, R) float32 {0,1} true instance masks of image `i` (zeros for padding)."""
         raise DataError(f"{type(self).__name__} has no instance masks (return_masks=True is not supported)")
 
     # -- shared behaviour -------------------------------------------------------------------------
@@ -73,15 +74,15 @@ class LayoutDataset(Dataset):
             return self._item(i, image, flipped)
         raise DataError(f"no readable image in {type(self).__name__} ({self.num_images} tried)")
 
-    def _item(self, i: int, image: torch.Tensor, flipped: bool) -> dict[str, torch.Tensor | int]:
+    def _item(self, i: int, image: np.ndarray, flipped: bool) -> dict[str, torch.Tensor | int]:
         labels, boxes = self.layout(i)
-        item: dict[str, torch.Tensor | int] = {"image": image, "labels": labels, "boxes": boxes}
+        item: dict[str, torch.Tensor | int] = {
+            "image": to_unit_tensor(image, flipped),
+            "labels": labels,
+            "boxes": flip_boxes(boxes, labels) if flipped else boxes,
+        }
         if self.return_masks:
-            item["masks"] = self.masks(i)
-        if flipped:
-            item["image"] = image.flip(-1)
-            item["boxes"] = flip_boxes(boxes, labels)
-            if self.return_masks:
-                item["masks"] = item["masks"].flip(-1)
+            masks = self.masks(i)
+            item["masks"] = torch.from_numpy(np.ascontiguousarray(masks[..., ::-1] if flipped else masks))
         item["image_id"] = self.image_id(i)
         return item

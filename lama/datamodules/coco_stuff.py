@@ -120,7 +120,7 @@ class CocoStuff(LayoutDataset):
     def image_path(self, i: int) -> Path:
         return self.image_dir / self._images[self.image_ids[i]]["file_name"]
 
-    def read_image(self, i: int) -> torch.Tensor:
+    def read_image(self, i: int) -> np.ndarray:
         image, _ = load_image(self.image_path(i), self.resolution, draft=self.jpeg_draft)
         return image
 
@@ -132,12 +132,12 @@ class CocoStuff(LayoutDataset):
         boxes = [[x / width, y / height, w / width, h / height] for x, y, w, h in (a["bbox"] for a in anns)]
         return pad_objects(labels, boxes, self.num_slots)
 
-    def masks(self, i: int) -> torch.Tensor:
+    def masks(self, i: int) -> np.ndarray:
         record = self._images[self.image_ids[i]]
         height, width = int(record["height"]), int(record["width"])
         anns = self._objects[self.image_ids[i]]
         decoded = np.stack([_decode(a, height, width, self._where(a)) for a in anns])
-        out = torch.zeros(self.num_slots, self.resolution, self.resolution)
+        out = np.zeros((self.num_slots, self.resolution, self.resolution), np.float32)
         out[: len(anns)] = resize_masks(decoded, self.resolution)
         return out
 

@@ -51,17 +51,29 @@ def require_fields(record: object, fields: Sequence[str], where: str) -> Mapping
     return record
 
 
-def resize_to_tensor(image: Image.Image, resolution: int) -> torch.Tensor:
-    """PIL image -> (3, R, R) float tensor in [-1, 1], bilinear resize, aspect ratio not kept."""
+def resize_to_array(image: Image.Image, resolution: int) -> np.ndarray:
+    """PIL image -> (R, R, 3) uint8 array, bilinear resize, aspect ratio not kept."""
     image = image.convert("RGB")
     if image.size != (resolution, resolution):
         image = image.resize((resolution, resolution), Image.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return np.asarray(image, dtype=np.uint8)
 
 
-def load_image(path: Path, resolution: int, draft: bool = False) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Read an image file -> ((3, R, R) tensor in [-1, 1], original (W, H) in pixels).
+def to_unit_tensor(array: np.ndarray, flip: bool = False) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 tensor in [-1, 1], mirrored left-right if `flip`.
+
+    Done in numpy on purpose: small torch ops spawn intra-op threads that stall for tens of
+    milliseconds per image on a busy CPU, numpy stays on the loader's own thread."""
+    if flip:
+        array = array[:, ::-1]
+    chw = np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
+    chw *= 1.0 / 127.5
+    chw -= 1.0
+    return torch.from_numpy(chw)
+
+
+def load_image(path: Path, resolution: int, draft: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
+    """Read an image file -> ((R, R, 3) uint8 array, original (W, H) in pixels).
 
     `draft=True` lets libjpeg decode a JPEG at a reduced scale (>= 2R) first: much faster on large
     photos, pixel values differ slightly from a full decode + resize (the authors' path)."""
@@ -70,11 +82,11 @@ def load_image(path: Path, resolution: int, draft: bool = False) -> tuple[torch.
         if draft and image.format == "JPEG":
             image.draft("RGB", (2 * resolution, 2 * resolution))
         image.load()
-        return resize_to_tensor(image, resolution), size
+        return resize_to_array(image, resolution), size
 
 
-def resize_masks(masks: np.ndarray, resolution: int) -> torch.Tensor:
-    """(O, H, W) {0,1} masks at image size -> (O, R, R) float {0,1}: bilinear resize, threshold 0.5."""
+def resize_masks(masks: np.ndarray, resolution: int) -> np.ndarray:
+    """(O, H, W) {0,1} masks at image size -> (O, R, R) float32 {0,1}: bilinear resize, threshold 0.5."""
     out = np.zeros((len(masks), resolution, resolution), dtype=np.float32)
     for i, mask in enumerate(masks):
         if mask.shape == (resolution, resolution):
@@ -82,7 +94,7 @@ def resize_masks(masks: np.ndarray, resolution: int) -> torch.Tensor:
             continue
         small = Image.fromarray((mask > 0).astype(np.uint8) * 255).resize((resolution, resolution), Image.BILINEAR)
         out[i] = np.asarray(small) >= 128
-    return torch.from_numpy(out)
+    return out
 
 
 UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)

@@ -106,7 +106,7 @@ class VisualGenome(LayoutDataset):
     def image_path(self, i: int) -> Path:
         return self.image_dir / self.image_paths[i]
 
-    def read_image(self, i: int) -> torch.Tensor:
+    def read_image(self, i: int) -> np.ndarray:
         image, _ = load_image(self.image_path(i), self.resolution, draft=self.jpeg_draft)
         return image
 

@@ -1,0 +1,44 @@
+"""Loader throughput: `python -m lama.datamodules.throughput ROOT [--resolution 64 128] [--workers 0 2]`
+prints images/s of CocoStuff(ROOT, val) through a DataLoader (decode + resize + layout + collate)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from torch.utils.data import DataLoader, Dataset
+
+from lama.datamodules.coco_stuff import CocoStuff
+
+
+def images_per_second(dataset: Dataset, num_items: int, num_workers: int = 0, batch_size: int = 16) -> float:
+    """Items per second drawn through a DataLoader, cycling the dataset until `num_items` are read."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+    seen, start = 0, time.perf_counter()
+    while seen < num_items:
+        for batch in loader:
+            seen += len(batch["image"])
+            if seen >= num_items:
+                break
+    return seen / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("root")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--resolution", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--workers", type=int, nargs="+", default=[0])
+    parser.add_argument("--items", type=int, default=512)
+    parser.add_argument("--max-objects", type=int, default=8)
+    parser.add_argument("--jpeg-draft", action="store_true")
+    args = parser.parse_args()
+    for res in args.resolution:
+        ds = CocoStuff(args.root, args.split, res, flip=True, max_objects=args.max_objects, jpeg_draft=args.jpeg_draft)
+        for workers in args.workers:
+            rate = images_per_second(ds, args.items, workers)
+            print(f"{args.root} {args.split} {res}px workers={workers} draft={args.jpeg_draft}: {rate:.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
