@@ -112,8 +112,9 @@ class LayoutDataModule(pl.LightningDataModule):
             self.train_dataset = self.train_dataset or self.make_dataset("train", flip=self.flip)
         if stage in (None, "fit", "validate", "predict"):
             self.val_dataset = self.val_dataset or self.make_dataset("val")
-        if stage in (None, "test"):
-            self.test_dataset = self.test_dataset or self.make_dataset("test")
+        if stage in (None, "test") and self.test_dataset is None:
+            same = SPLITS[self.name]["test"] == SPLITS[self.name]["val"] and self.val_dataset is not None
+            self.test_dataset = self.val_dataset if same else self.make_dataset("test")
 
     @property
     def class_names(self) -> list[str]:

@@ -159,3 +159,15 @@ def test_unreadable_image_is_skipped_and_counted(tmp_path: Path, synthetic_root:
     ds.image_path(1).unlink()
     with pytest.warns(UserWarning), pytest.raises(DataError, match="max_bad_images=1"):
         ds[0]
+
+
+def test_agrees_with_the_authors_evaluation_ids(realdata_dir: Path, reference_dir: Path) -> None:
+    """802 is among the authors' 3097 validation layouts and 139 (17 objects) is not; the authors'
+    order follows the instances file's image order, as `image_ids` does."""
+    authors = [int(float(line)) for line in (reference_dir / "coco_val2017_eval_image_ids.txt").read_text().split()]
+    assert len(authors) == 3097
+    ds = CocoStuff(realdata_dir / "coco", "val", resolution=16)
+    assert set(ds.image_ids) <= set(authors) and 139 not in authors
+    inst = json.loads((realdata_dir / "coco/annotations/instances_val2017.json").read_text())
+    in_both = [im["id"] for im in inst["images"] if im["id"] in authors]
+    assert in_both == sorted(in_both, key=authors.index)

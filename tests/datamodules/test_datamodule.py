@@ -39,6 +39,18 @@ def test_synthetic_generated_on_demand(tmp_path: Path) -> None:
     batch = next(iter(loader))
     assert batch["image"].shape == (4, 3, 32, 32) and batch["labels"].shape == (4, 8)
     Layout(batch["labels"], batch["boxes"]).validate(num_classes=184)
+    # What Lightning does under DDP (use_distributed_sampler): rebuild the loader around a
+    # DistributedSampler; the two ranks then see disjoint halves of the training set.
+    from pytorch_lightning.utilities.data import _update_dataloader
+    from torch.utils.data.distributed import DistributedSampler
+
+    halves = []
+    for rank in (0, 1):
+        sampler = DistributedSampler(dm.train_dataset, num_replicas=2, rank=rank, shuffle=True, seed=0)
+        ddp_loader = _update_dataloader(loader, sampler)
+        assert ddp_loader.batch_size == 4 and ddp_loader.drop_last
+        halves.append(set(sampler))
+    assert not halves[0] & halves[1] and len(halves[0] | halves[1]) == len(dm.train_dataset)
     val = dm.val_dataloader()
     assert isinstance(val.sampler, SequentialSampler) and not val.drop_last
     dm.setup("test")
