@@ -4,7 +4,7 @@ checkpoints and our code read the same tensors."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +27,15 @@ class Layout:
 
     def __post_init__(self) -> None:
         check_layout_tensors(self.labels, self.boxes)
+
+    @classmethod
+    def from_batch(cls, batch: Mapping[str, torch.Tensor]) -> Layout:
+        """The layout of a data batch (dict with `labels`, `boxes`); a single item's (O,) labels
+        and (O, 4) boxes get a batch dimension."""
+        labels, boxes = batch["labels"], batch["boxes"]
+        if labels.dim() == 1:
+            labels, boxes = labels[None], boxes[None]
+        return cls(labels, boxes)
 
     @property
     def num_objects(self) -> torch.Tensor:

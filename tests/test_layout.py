@@ -82,6 +82,14 @@ def test_flip_mirrors_real_boxes_only() -> None:
     assert torch.equal(flip_boxes(layout.boxes[0], layout.labels[0]), flipped.boxes[0])
 
 
+def test_from_batch_and_item() -> None:
+    layout = _layout()
+    batch = Layout.from_batch({"labels": layout.labels, "boxes": layout.boxes, "image": torch.zeros(2, 3, 4, 4)})
+    assert torch.equal(batch.boxes, layout.boxes)
+    item = Layout.from_batch({"labels": layout.labels[1], "boxes": layout.boxes[1]})
+    assert item.labels.shape == (1, 3) and torch.equal(item.boxes[0], layout.boxes[1])
+
+
 def test_num_objects_and_to() -> None:
     layout = _layout()
     assert layout.num_objects.tolist() == [2, 1]
