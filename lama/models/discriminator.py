@@ -118,13 +118,16 @@ class Discriminator(nn.Module):
         d_img = self.l_im(x)
 
         rois, y = self._rois(boxes, labels, images.dtype)
-        obj = self._object_features(feats[f1_at], feats.get(f2_at), rois)
         if r == 64:
-            y_sorted = y
+            obj = self.block_obj4(
+                roi_align(feats[f1_at], rois, ROI_SIZE, 1 / 2, sampling_ratio=0, aligned=False)
+            )
         else:
-            y_sorted = torch.cat([y[~self._is_small(rois)], y[self._is_small(rois)]])
+            small = self._is_small(rois)
+            obj = self._two_level_features(feats[f1_at], feats[f2_at], rois, small)
+            y = torch.cat([y[~small], y[small]])  # the authors' order: large objects first
         obj = lrelu(obj).sum(dim=(2, 3))
-        d_obj = self.l_obj(obj) + (self.l_y(y_sorted) * obj).sum(dim=1, keepdim=True)
+        d_obj = self.l_obj(obj) + (self.l_y(y) * obj).sum(dim=1, keepdim=True)
         return d_img, d_obj
 
     def _rois(self, boxes: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype):
@@ -144,25 +147,31 @@ class Discriminator(nn.Module):
             return (width < limit) & (height < limit)
         return (width <= limit) & (height <= limit)
 
-    def _object_features(self, f1: torch.Tensor, f2: torch.Tensor | None, rois: torch.Tensor) -> torch.Tensor:
-        """ROI-aligned object features after the last object block, large objects first then small."""
-        r = self.resolution
-        out = (ROI_SIZE, ROI_SIZE)
-        if r == 64:
-            feat = roi_align(f1, rois, out, spatial_scale=1 / 2, sampling_ratio=0, aligned=False)
-            return self.block_obj4(feat)
-        small = self._is_small(rois)
-        if r == 128:
-            s = self.block_obj4(self.block_obj3(f1))
-            lg = self.block_obj4(f2)
-            s_scale, l_scale, last = 1 / 4, 1 / 8, self.block_obj5
+    def _two_level_features(
+        self, f1: torch.Tensor, f2: torch.Tensor, rois: torch.Tensor, small: torch.Tensor
+    ) -> torch.Tensor:
+        """128/256 px: small objects read the finer level f1, large ones f2; both pass a shared block,
+        then ROIAlign, then the last object block. Returns large objects first, then small."""
+        if self.resolution == 128:
+            fine, shared, last, s_scale, l_scale = (
+                self.block_obj3,
+                self.block_obj4,
+                self.block_obj5,
+                1 / 4,
+                1 / 8,
+            )
         else:
-            s = self.block_obj5(self.block_obj4(f1))
-            lg = self.block_obj5(f2)
-            s_scale, l_scale, last = 1 / 8, 1 / 16, self.block_obj6
-        feat_l = roi_align(lg, rois[~small], out, spatial_scale=l_scale, sampling_ratio=0, aligned=False)
-        feat_s = roi_align(s, rois[small], out, spatial_scale=s_scale, sampling_ratio=0, aligned=False)
-        return last(torch.cat([feat_l, feat_s]))
+            fine, shared, last, s_scale, l_scale = (
+                self.block_obj4,
+                self.block_obj5,
+                self.block_obj6,
+                1 / 8,
+                1 / 16,
+            )
+        # Both paths always run (as the authors' do), so every parameter gets a gradient under DDP.
+        s_feat = roi_align(shared(fine(f1)), rois[small], ROI_SIZE, s_scale, sampling_ratio=0, aligned=False)
+        l_feat = roi_align(shared(f2), rois[~small], ROI_SIZE, l_scale, sampling_ratio=0, aligned=False)
+        return last(torch.cat([l_feat, s_feat]))
 
 
 def build_discriminator(resolution: int, num_classes: int, ch: int = 64) -> Discriminator:
