@@ -119,7 +119,7 @@ def check_state_dict_fits(
         k = mismatched[0]
         problems.append(
             f"first mismatching key {names.get(k, k)!r} has shape {tuple(state_dict[k].shape)} in the state dict "
-            f"but {tuple(_shape(target[k]))} in {what} ({len(mismatched)} mismatching keys in all)"
+            f"but {tuple(_shape(target[k]))} in the network ({len(mismatched)} mismatching in all)"
         )
     missing = [k for k in target if k not in state_dict]
     if missing:

@@ -54,6 +54,14 @@ def _fitting_resolution(state: dict, num_classes: int, tried: int) -> int | None
     return None
 
 
+def _label_rows(state: dict) -> int | None:
+    """Rows of the authors' label embedding (the class count the weights were trained with)."""
+    for key, value in state.items():
+        if key.endswith("label_embedding.weight") and value.dim() == 2:
+            return int(value.shape[0])
+    return None
+
+
 def convert_checkpoint(src: Path, dst: Path, resolution: int, num_classes: int) -> tuple[Path, dict]:
     """Convert the authors' generator checkpoint `src` into our record at `dst`; returns (dst, hparams)."""
     state = read_original_checkpoint(src)
@@ -61,9 +69,12 @@ def convert_checkpoint(src: Path, dst: Path, resolution: int, num_classes: int) 
         converted = convert_original_state_dict(state, "generator", resolution, num_classes=num_classes)
     except ConversionError as err:
         other = _fitting_resolution(state, num_classes, resolution)
-        hint = f" -- it fits a {other} px generator: add resolution={other}" if other else ""
+        hint = f"; it fits a {other} px generator: add resolution={other}" if other else ""
+        rows = _label_rows(state)
+        if rows is not None and rows != num_classes:
+            hint += f"; its label embedding has {rows} rows (data=coco_stuff has 184, data=vg 179)"
         raise TaskError(
-            f"{src} is not a {resolution} px generator for {num_classes} classes: {err}{hint}"
+            f"{src} is not a {resolution} px generator for {num_classes} classes{hint}. Details: {err}"
         ) from None
     inferred = infer_hparams(converted, "generator")
     hparams = {
