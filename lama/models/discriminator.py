@@ -99,6 +99,7 @@ class Discriminator(nn.Module):
     def forward(
         self, images: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(d_img (B, 1), d_obj (N, 1)) for images in [-1, 1] and their layouts."""
         check_layout_tensors(labels, boxes)
         r = self.resolution
         if images.dim() != 4 or images.shape[1:] != (3, r, r) or images.shape[0] != labels.shape[0]:
@@ -130,7 +131,9 @@ class Discriminator(nn.Module):
         d_obj = self.l_obj(obj) + (self.l_y(y) * obj).sum(dim=1, keepdim=True)
         return d_img, d_obj
 
-    def _rois(self, boxes: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype):
+    def _rois(
+        self, boxes: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(K, 5) ROIs (image index, x0, y0, x1, y1) in input pixels for the non-padding slots, row-major."""
         b, o = labels.shape
         idx = torch.arange(b, device=boxes.device, dtype=dtype).view(b, 1, 1).expand(b, o, 1)

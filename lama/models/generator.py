@@ -35,6 +35,7 @@ class GeneratorBlock(nn.Module):
         self.alpha = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """x (B, in, H, W) -> (B, out, 2H, 2W); w (B, O, num_w) styles; masks (B, O, R, R)."""
         h = F.interpolate(lrelu(self.b1(x, w, masks)), scale_factor=2, mode="nearest")
         h = self.noise1(self.conv1(h))
         h = self.noise2(self.conv2(lrelu(self.b2(h, w, masks))))
@@ -65,13 +66,8 @@ class Generator(nn.Module):
                 f"ch={ch} must be a multiple of 4, and with lama=True (z_dim + {emb_dim} + 2) // 4 too "
                 f"(z_dim={z_dim} gives {(z_dim + emb_dim + 2) // 4})"
             )
-        self.resolution, self.num_classes, self.ch, self.z_dim, self.lama = (
-            resolution,
-            num_classes,
-            ch,
-            z_dim,
-            lama,
-        )
+        self.resolution, self.num_classes, self.ch = resolution, num_classes, ch
+        self.z_dim, self.lama = z_dim, lama
         num_w = z_dim + emb_dim
         self.label_embedding = nn.Embedding(num_classes, emb_dim)
         self.style_mapping = nn.Sequential(
@@ -108,7 +104,8 @@ class Generator(nn.Module):
         labels: torch.Tensor,
         z_im: torch.Tensor | None = None,
         return_masks: bool = False,
-    ):
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images (B, 3, R, R) in [-1, 1], or (images, adapted masks, raw masks) with return_masks."""
         check_layout_tensors(labels, boxes)
         b, o = labels.shape
         if z_obj.shape != (b, o, self.z_dim):
