@@ -1,0 +1,191 @@
+"""Image cache: every image decoded once, resized to the training resolution and stored as uint8
+(N, 3, R, R) arrays in .npy shards that are memory-mapped at load time. Reading an item is then a
+slice and a float conversion instead of a JPEG decode and a resize (measured by `task=bench`).
+
+Layout of a cache directory:  index.json  (format, resolution, file names, shard sizes, unreadable
+files)  and  shard_00000.npy, shard_00001.npy, ...  Written to a temporary directory and renamed,
+so a crashed `task=prepare` never leaves a half-written cache behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from lama.datamodules.common import UNREADABLE, DataError
+
+FORMAT = "lama-image-cache-v1"
+INDEX = "index.json"
+
+
+def decode_uint8(path: Path, resolution: int, draft: bool = False) -> np.ndarray:
+    """Read an image file -> (3, R, R) uint8 in [0, 255]: RGB, bilinear resize, aspect ratio not kept
+    (the same pixels as lama.datamodules.common.load_image, before its scaling to [-1, 1])."""
+    with Image.open(path) as image:
+        if draft and image.format == "JPEG":
+            image.draft("RGB", (2 * resolution, 2 * resolution))
+        image = image.convert("RGB")
+        if image.size != (resolution, resolution):
+            image = image.resize((resolution, resolution), Image.BILINEAR)
+        return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def cache_name(split: str, resolution: int, draft: bool = False) -> str:
+    """Directory name of a split's cache; everything that changes the pixels is in the name."""
+    return f"{split}_{int(resolution)}px{'_draft' if draft else ''}"
+
+
+def write_image_cache(
+    image_dir: Path,
+    file_names: Sequence[str],
+    out_dir: Path,
+    resolution: int,
+    shard_size: int = 4096,
+    draft: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Decode `image_dir / name` for every name, resize to R x R, and write the cache to `out_dir`.
+    Unreadable files are recorded (and stored as zeros) so the dataset can skip them as it does now.
+    Returns out_dir. An existing complete cache with the same names and resolution is kept as is."""
+    out_dir, image_dir = Path(out_dir), Path(image_dir)
+    names = [str(n) for n in file_names]
+    if shard_size <= 0:
+        raise DataError(f"shard_size must be positive, got {shard_size}")
+    if is_complete(out_dir, names, resolution):
+        return out_dir
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        unreadable: list[str] = []
+        shard_sizes: list[int] = []
+        starts = range(0, len(names), shard_size)
+        bar = tqdm(total=len(names), desc=f"caching {out_dir.name}", unit="img", disable=not progress)
+        for k, start in enumerate(starts):
+            chunk = names[start : start + shard_size]
+            shard = np.lib.format.open_memmap(
+                tmp / f"shard_{k:05d}.npy",
+                mode="w+",
+                dtype=np.uint8,
+                shape=(len(chunk), 3, resolution, resolution),
+            )
+            for j, name in enumerate(chunk):
+                try:
+                    shard[j] = decode_uint8(image_dir / name, resolution, draft)
+                except UNREADABLE:
+                    shard[j] = 0
+                    unreadable.append(name)
+                bar.update(1)
+            shard.flush()
+            del shard
+            shard_sizes.append(len(chunk))
+        bar.close()
+        index = {
+            "format": FORMAT,
+            "resolution": int(resolution),
+            "draft": bool(draft),
+            "image_dir": str(image_dir),
+            "file_names": names,
+            "shard_sizes": shard_sizes,
+            "unreadable": unreadable,
+        }
+        (tmp / INDEX).write_text(json.dumps(index))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _read_index(cache_dir: Path) -> dict:
+    path = Path(cache_dir) / INDEX
+    try:
+        index = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(
+            f"no image cache at {cache_dir} (missing {INDEX}); run `python run.py task=prepare`"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"{path} is not valid JSON ({err}); delete the cache and rerun task=prepare"
+        ) from None
+    if index.get("format") != FORMAT:
+        raise DataError(f"{path}: format {index.get('format')!r}, expected {FORMAT!r}; rerun task=prepare")
+    return index
+
+
+def is_complete(cache_dir: Path, file_names: Iterable[str], resolution: int) -> bool:
+    """Whether cache_dir holds a finished cache of exactly these files at this resolution."""
+    try:
+        index = _read_index(cache_dir)
+    except DataError:
+        return False
+    return index["resolution"] == int(resolution) and index["file_names"] == [str(n) for n in file_names]
+
+
+class ImageCache:
+    """Read side of a cache directory: images by position or by file name, memory-mapped (cheap to open
+    in every DataLoader worker)."""
+
+    def __init__(self, cache_dir: str | Path, resolution: int | None = None) -> None:
+        self.cache_dir = Path(cache_dir)
+        index = _read_index(self.cache_dir)
+        self.resolution = int(index["resolution"])
+        if resolution is not None and int(resolution) != self.resolution:
+            raise DataError(
+                f"image cache {self.cache_dir} holds {self.resolution} px images, but {resolution} px were asked for"
+            )
+        self.file_names: list[str] = index["file_names"]
+        self._position = {name: i for i, name in enumerate(self.file_names)}
+        self._unreadable = set(index["unreadable"])
+        self._shard_sizes: list[int] = index["shard_sizes"]
+        self._offsets = np.cumsum([0, *self._shard_sizes])
+        self._shards: list[np.ndarray] | None = None  # opened lazily, per process
+
+    def __len__(self) -> int:
+        return len(self.file_names)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._position
+
+    def _open(self) -> list[np.ndarray]:
+        if self._shards is None:
+            self._shards = [
+                np.load(self.cache_dir / f"shard_{k:05d}.npy", mmap_mode="r")
+                for k in range(len(self._shard_sizes))
+            ]
+        return self._shards
+
+    def uint8(self, i: int) -> np.ndarray:
+        """Image number i as a (3, R, R) uint8 array; OSError when its source file was unreadable."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"image {i} out of range for the {len(self)} images of {self.cache_dir}")
+        name = self.file_names[i]
+        if name in self._unreadable:
+            raise OSError(f"{name} was unreadable when the cache {self.cache_dir} was written")
+        k = int(np.searchsorted(self._offsets, i, side="right")) - 1
+        return self._open()[k][i - self._offsets[k]]
+
+    def read(self, i: int) -> torch.Tensor:
+        """Image number i as a (3, R, R) float32 tensor in [-1, 1] (as the decoding loader returns it)."""
+        return torch.from_numpy(np.array(self.uint8(i))).float().div_(127.5).sub_(1.0)
+
+    def read_name(self, name: str) -> torch.Tensor:
+        """The image cached from file `name` (as given to write_image_cache), float32 in [-1, 1]."""
+        if name not in self._position:
+            raise DataError(f"{name} is not in the image cache {self.cache_dir}; rerun task=prepare")
+        return self.read(self._position[name])
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_shards"] = None  # memory maps are reopened in each worker process
+        return state

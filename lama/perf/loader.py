@@ -1,0 +1,80 @@
+"""Data-loader throughput: per-item JPEG decode + resize (the datasets' path) against the uint8 image cache."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from lama.datamodules.cache import ImageCache, write_image_cache
+from lama.datamodules.common import load_image
+
+
+def write_photos(out_dir: Path, count: int, width: int = 640, height: int = 480, seed: int = 0) -> list[str]:
+    """Write `count` photo-sized JPEGs (smooth colour fields with grain, quality 90, like COCO's) and
+    return their file names. Photo-like content keeps the decode cost realistic."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = []
+    for i in range(count):
+        coarse = rng.uniform(0, 255, size=(height // 32, width // 32, 3)).astype(np.uint8)
+        field = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), dtype=np.int16)
+        grain = rng.normal(0, 12, size=(height, width, 3))
+        pixels = np.clip(field + grain, 0, 255).astype(np.uint8)
+        name = f"{i:06d}.jpg"
+        Image.fromarray(pixels).save(out_dir / name, quality=90)
+        names.append(name)
+    return names
+
+
+class DecodeDataset(Dataset):
+    """Images decoded and resized item by item, as lama.datamodules' datasets read them."""
+
+    def __init__(self, image_dir: Path, names: list[str], resolution: int) -> None:
+        self.image_dir, self.names, self.resolution = image_dir, names, resolution
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return load_image(self.image_dir / self.names[i], self.resolution)[0]
+
+
+class CachedDataset(Dataset):
+    """The same images read from the uint8 cache."""
+
+    def __init__(self, cache: ImageCache) -> None:
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.cache.read(i)
+
+
+def images_per_s(dataset: Dataset, batch: int, workers: int, epochs: int = 1) -> float:
+    """Images per second of a DataLoader over the dataset (shuffled, batch `batch`, `workers` processes)."""
+    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=False)
+    seen, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        for images in loader:
+            seen += images.shape[0]
+    return seen / (time.perf_counter() - start)
+
+
+def loader_throughput(
+    work_dir: Path, count: int, resolution: int, batch: int, workers: int, seed: int = 0
+) -> dict[str, float]:
+    """Write `count` JPEGs and their cache under work_dir, then time both loaders over them."""
+    image_dir = work_dir / "jpeg"
+    names = write_photos(image_dir, count, seed=seed)
+    cache = ImageCache(write_image_cache(image_dir, names, work_dir / "cache", resolution, progress=False))
+    decode = images_per_s(DecodeDataset(image_dir, names, resolution), batch, workers)
+    # The cached pass is short: run several epochs so the clock resolution does not matter.
+    cached = images_per_s(CachedDataset(cache), batch, workers, epochs=5)
+    return {"loader_images_per_s_decode": decode, "loader_images_per_s_cached": cached}
