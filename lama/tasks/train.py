@@ -1,0 +1,109 @@
+"""`python run.py [experiment=...]`: train LAMA, write checkpoints, a stand-alone generator and
+sample grids into the run directory; `ckpt_path=.../last.ckpt` resumes exactly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lama.checkpoint import save_generator
+from lama.tasks import TaskError
+
+
+def _instantiate_group(node: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a callbacks/logger group that has a _target_ (null entries are off)."""
+    if not node:
+        return []
+    return [instantiate(v) for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
+
+
+def _argv_for_ddp_children() -> None:
+    """Lightning starts DDP ranks 1.. by re-running sys.argv; inside a Hydra multirun that would start
+    a whole sweep per rank, so give the children this job's overrides instead."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        sys.argv = [sys.argv[0], *hc.overrides.task, f"hydra.run.dir={hc.runtime.output_dir}"]
+
+
+def _resume_path(cfg: DictConfig) -> str | None:
+    path = cfg.get("ckpt_path")
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise TaskError(f"ckpt_path={path} does not exist (point it at a run's checkpoints/last.ckpt)")
+    return str(path)
+
+
+def _evaluate(cfg: DictConfig, generator_path: Path) -> Any:
+    """Run task=evaluate on the freshly saved generator with the configured metrics."""
+    try:
+        from lama.tasks import evaluate
+    except ImportError as err:
+        print(f"evaluation skipped: {err}")
+        return None
+    eval_cfg = cfg.copy()
+    OmegaConf.set_struct(eval_cfg, False)
+    eval_cfg.task = "evaluate"
+    eval_cfg.checkpoint = str(generator_path)
+    return evaluate.run(eval_cfg)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train; returns the paths of what was written (run dir, checkpoints, generator, samples)."""
+    from lama.training import LamaGAN, NonFiniteLossError, ResumableDataModule
+
+    if cfg.get("seed") is not None:
+        pl.seed_everything(int(cfg.seed), workers=True)
+    run_dir = Path(cfg.paths.run_dir)
+    ckpt_path = _resume_path(cfg)
+
+    datamodule = instantiate(cfg.data)
+    module: LamaGAN = instantiate(cfg.model)
+    callbacks = _instantiate_group(cfg.get("callbacks"))
+    loggers = _instantiate_group(cfg.get("logger"))
+    _argv_for_ddp_children()
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    data = ResumableDataModule(datamodule, seed=int(cfg.get("seed") or 0), clock=module.data_clock)
+
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    except NonFiniteLossError as err:
+        raise TaskError(str(err)) from None
+
+    outputs: dict[str, Any] = {"run_dir": str(run_dir)}
+    if trainer.global_rank != 0:
+        return outputs
+    if trainer.interrupted:
+        print(f"training interrupted; resume with ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
+        return outputs
+    generator = save_generator(
+        run_dir / "generator.pt", module.sampling_generator, module.generator_hparams, module.class_names
+    )
+    outputs["generator"] = str(generator)
+    for cb in callbacks:
+        if hasattr(cb, "every_n_epochs"):
+            outputs["checkpoints"] = str(cb.dirpath)
+        if getattr(cb, "last_path", None) is not None:
+            outputs["sample_grid"] = str(cb.last_path)
+    for logger in loggers:
+        outputs[f"logs_{type(logger).__name__}"] = str(logger.log_dir or logger.save_dir)
+    if cfg.get("evaluate_after_training", False):
+        results = _evaluate(cfg, generator)
+        if results is not None:
+            outputs["results"] = str(run_dir / "results.json")
+    print("\nTraining finished. Outputs:")
+    for key, value in outputs.items():
+        print(f"  {key:<22} {value}")
+    return outputs

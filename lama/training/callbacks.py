@@ -1,0 +1,106 @@
+"""Training callbacks: periodic sample grids and atomic checkpoints counted in GAN iterations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+from torchvision.io import write_png
+
+from lama.training.grid import sample_grid
+
+
+class SampleGrid(pl.Callback):
+    """Every `every_n_iterations` GAN iterations (and at the end), render a grid for the first
+    `num_layouts` layouts of the first training batch with fixed latents: PNG under `dirpath`
+    (samples/iter_XXXXXXX.png and samples/latest.png) and an image in the TensorBoard/W&B logger."""
+
+    def __init__(self, dirpath: str, every_n_iterations: int = 500, num_layouts: int = 8, seed: int = 0) -> None:
+        self.dirpath = Path(dirpath)
+        self.every = int(every_n_iterations)
+        self.num_layouts = int(num_layouts)
+        self.seed = int(seed)
+        self.batch: dict[str, torch.Tensor] | None = None
+        self.last_path: Path | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.batch is None:
+            self.batch = {k: batch[k][: self.num_layouts].detach().cpu() for k in ("image", "labels", "boxes")}
+        if self.every > 0 and pl_module.iteration % self.every == 0:
+            self.render(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.batch is not None:
+            self.render(trainer, pl_module)
+
+    @torch.no_grad()
+    def render(self, trainer: pl.Trainer, pl_module) -> Path | None:
+        """Draw the grid now; returns the PNG path on rank 0."""
+        if trainer.global_rank != 0 or self.batch is None:
+            return None
+        gen = pl_module.sampling_generator
+        was_training = gen.training
+        gen.eval()
+        device = pl_module.device
+        labels, boxes = self.batch["labels"].to(device), self.batch["boxes"].to(device)
+        # fixed latents and a forked RNG: the grid neither changes nor perturbs the training streams
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            z = torch.randn(labels.shape[0], labels.shape[1], gen.z_dim, device=device)
+            fake, masks, raw = gen(z, boxes, labels, return_masks=True)
+        gen.train(was_training)
+        grid = sample_grid(self.batch["image"], fake, masks, raw, labels, boxes, pl_module.class_names)
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"iter_{pl_module.iteration:07d}.png"
+        write_png(grid, str(path))
+        write_png(grid, str(self.dirpath / "latest.png"))
+        self.last_path = path
+        self._log_image(trainer, grid, pl_module.iteration)
+        return path
+
+    @staticmethod
+    def _log_image(trainer: pl.Trainer, grid: torch.Tensor, iteration: int) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image("samples/grid", [grid.permute(1, 2, 0).numpy()], step=trainer.global_step)
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("samples/grid", grid, global_step=iteration)
+
+
+class PeriodicCheckpoint(pl.Callback):
+    """Write `last.ckpt` every `every_n_iterations` GAN iterations and at every epoch end, and
+    `epoch_XXXX.ckpt` every `every_n_epochs` epochs, each atomically (temp file, then rename) so a
+    crash never leaves a truncated checkpoint behind."""
+
+    def __init__(self, dirpath: str, every_n_iterations: int = 1000, every_n_epochs: int = 5) -> None:
+        self.dirpath = Path(dirpath)
+        self.every_n_iterations = int(every_n_iterations)
+        self.every_n_epochs = int(every_n_epochs)
+
+    def save(self, trainer: pl.Trainer, name: str) -> Path:
+        """Save a full training checkpoint as dirpath/name (all ranks take part, rank 0 writes)."""
+        path = self.dirpath / name
+        tmp = path.with_name(path.name + ".tmp")
+        trainer.save_checkpoint(tmp)
+        self._publish(tmp, path)
+        trainer.strategy.barrier("lama_checkpoint")
+        return path
+
+    @rank_zero_only
+    def _publish(self, tmp: Path, path: Path) -> None:
+        os.replace(tmp, path)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_iterations > 0 and pl_module.iteration % self.every_n_iterations == 0:
+            self.save(trainer, "last.ckpt")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.save(trainer, "last.ckpt")
+        epoch = trainer.current_epoch + 1
+        if self.every_n_epochs > 0 and epoch % self.every_n_epochs == 0:
+            self.save(trainer, f"epoch_{epoch:04d}.ckpt")

@@ -1,0 +1,57 @@
+"""Sample grids: the layout on the real image, generated images, raw and adapted masks per object."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torchvision.utils import make_grid
+
+from lama.layout import PAD_LABEL, draw_layout, object_color
+
+
+def color_masks(masks: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Colour one image's object masks (O, H, W), values >= 0, by class: -> (3, H, W) uint8.
+    Each pixel mixes the object colours weighted by mask value; mask sums above 1 are normalised."""
+    real = labels != PAD_LABEL
+    if not real.any():
+        return torch.zeros(3, *masks.shape[-2:], dtype=torch.uint8)
+    m = masks[real].float().clamp(min=0).cpu()
+    colors = torch.tensor([object_color(int(c)) for c in labels[real]], dtype=torch.float32)  # (O, 3)
+    image = torch.einsum("ohw,oc->chw", m, colors) / m.sum(0).clamp(min=1.0)
+    return image.round().clamp(0, 255).to(torch.uint8)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float images -> [0, 255] uint8."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def sample_grid(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    masks: torch.Tensor,
+    raw_masks: torch.Tensor,
+    labels: torch.Tensor,
+    boxes: torch.Tensor,
+    class_names: Sequence[str] | None = None,
+    min_size: int = 128,
+) -> torch.Tensor:
+    """One row per layout: layout on the real image | generated | raw masks | adapted masks.
+    real/fake (B, 3, R, R) in [-1, 1]; masks (B, O, R, R). Tiles are upscaled (nearest) to at least
+    `min_size` px so the class names stay legible. Returns (3, H, W) uint8."""
+    scale = max(1, -(-min_size // real.shape[-1]))
+    if scale > 1:
+        up = functools.partial(F.interpolate, scale_factor=scale, mode="nearest")
+        real, fake, masks, raw_masks = up(real.float()), up(fake.float()), up(masks.float()), up(raw_masks.float())
+    tiles = []
+    for i in range(real.shape[0]):
+        tiles += [
+            draw_layout(real[i].cpu(), labels[i].cpu(), boxes[i].cpu(), class_names),
+            to_uint8(fake[i]),
+            color_masks(raw_masks[i], labels[i]),
+            color_masks(masks[i], labels[i]),
+        ]
+    return make_grid(torch.stack(tiles), nrow=4, padding=2, pad_value=255)
