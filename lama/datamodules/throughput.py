@@ -6,20 +6,20 @@ from __future__ import annotations
 import argparse
 import time
 
-from torch.utils.data import DataLoader, Dataset
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from lama.datamodules.coco_stuff import CocoStuff
 
 
 def images_per_second(dataset: Dataset, num_items: int, num_workers: int = 0, batch_size: int = 16) -> float:
-    """Items per second drawn through a DataLoader, cycling the dataset until `num_items` are read."""
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+    """Items per second through one DataLoader epoch of `num_items` (the dataset repeated as
+    needed), worker start-up included."""
+    repeated = Subset(dataset, [i % len(dataset) for i in range(num_items)])
+    loader = DataLoader(repeated, batch_size=batch_size, num_workers=num_workers, shuffle=False)
     seen, start = 0, time.perf_counter()
-    while seen < num_items:
-        for batch in loader:
-            seen += len(batch["image"])
-            if seen >= num_items:
-                break
+    for batch in loader:
+        seen += len(batch["image"])
     return seen / (time.perf_counter() - start)
 
 
@@ -32,7 +32,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=512)
     parser.add_argument("--max-objects", type=int, default=8)
     parser.add_argument("--jpeg-draft", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for res in args.resolution:
         ds = CocoStuff(args.root, args.split, res, flip=True, max_objects=args.max_objects, jpeg_draft=args.jpeg_draft)
         for workers in args.workers:
