@@ -4,6 +4,9 @@ image, it is not `other` (183) and not a crowd; only images with stuff annotatio
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +32,7 @@ PREPARE_CMD = "python run.py task=prepare data=coco_stuff"
 # The deprecated 2017 stuff-challenge annotations (~40k train / 5k val images) are not distributed
 # any more; users who have them put them here and set stuff_challenge=true.
 CHALLENGE_DIR = "stuff_challenge"
+CACHE_VERSION = 1
 
 
 def annotation_paths(root: Path, split: str, stuff_challenge: bool = False) -> tuple[Path, Path]:
@@ -46,6 +50,8 @@ class CocoStuff(LayoutDataset):
     category name ('' for unused ids). `flip=True` doubles the length (second half mirrored).
     `stuff_challenge=True` reads the deprecated 2017 stuff-challenge annotations from
     `annotations/stuff_challenge/stuff_{split}2017.json` instead of the full COCO-Stuff 2017 ones.
+    `cache=True` keeps the filtered layouts in `annotations/.lama_layouts_*.json` (keyed by the
+    filter and the source files' size and mtime), so later runs skip parsing the large JSON files.
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class CocoStuff(LayoutDataset):
         include_other: bool = False,
         max_bad_images: int = 100,
         jpeg_draft: bool = False,
+        cache: bool = True,
     ) -> None:
         super().__init__(resolution, flip, return_masks, max_bad_images)
         if split not in SPLITS:
@@ -78,38 +85,19 @@ class CocoStuff(LayoutDataset):
                 "they are not downloadable from the COCO site any more"
             )
         self.image_dir = require_path(self.root / f"{split}2017", PREPARE_CMD, "image directory")
-        instances = _load_coco(instances_path)
-        stuff = _load_coco(stuff_path)
-
-        images = _image_records(instances, instances_path)
-        self.class_names = [""] * NUM_CLASSES
-        for data, path in ((instances, instances_path), (stuff, stuff_path)):
-            for k, cat in enumerate(data["categories"]):
-                require_fields(cat, ("id", "name"), f"{path}: categories[{k}]")
-                _check_category(cat["id"], f"{path}: categories[{k}]")
-                self.class_names[cat["id"]] = cat["name"]
-
-        objects: dict[int, list[Mapping]] = {image_id: [] for image_id in images}
-        with_stuff: set[int] = set()
-        for data, path, is_stuff in ((instances, instances_path, False), (stuff, stuff_path, True)):
-            for k, ann in enumerate(data["annotations"]):
-                where = f"{path}: annotations[{k}]"
-                require_fields(ann, ("image_id", "category_id", "bbox"), where)
-                image_id = ann["image_id"]
-                if image_id not in images:
-                    raise DataError(f"{where} (id {ann.get('id')}) refers to image {image_id}, not in {instances_path}")
-                if is_stuff:
-                    with_stuff.add(image_id)
-                if _keep(ann, images[image_id], min_object_area, include_other, where):
-                    objects[image_id].append(ann if return_masks else _slim(ann))
-
-        self.image_ids = [
-            image_id
-            for image_id in images
-            if image_id in with_stuff and min_objects <= len(objects[image_id]) <= max_objects
-        ]
-        self._images = {i: images[i] for i in self.image_ids}
-        self._objects = {i: objects[i] for i in self.image_ids}
+        rules = {"min_objects": int(min_objects), "max_objects": int(max_objects),
+                 "min_object_area": float(min_object_area), "include_other": bool(include_other)}  # fmt: skip
+        parsed = None
+        cache_path = _cache_path(instances_path, stuff_path, rules) if cache and not return_masks else None
+        if cache_path is not None:
+            parsed = _read_cache(cache_path)
+        self.from_cache = parsed is not None
+        if parsed is None:
+            parsed = _parse(instances_path, stuff_path, rules, keep_masks=return_masks)
+            if cache_path is not None:
+                _write_cache(cache_path, parsed)
+        self.class_names, self._images, self._objects = parsed
+        self.image_ids = list(self._images)
         self.num_images = len(self.image_ids)
         if self.num_images == 0:
             raise DataError(f"no image of {instances_path} passes the layout filter ({min_objects}..{max_objects} objects)")
@@ -143,6 +131,75 @@ class CocoStuff(LayoutDataset):
 
     def _where(self, ann: Mapping) -> str:
         return f"{self.split} annotation id {ann.get('id')} (image {ann['image_id']})"
+
+
+Parsed = tuple[list[str], dict[int, Mapping], dict[int, list[Mapping]]]
+
+
+def _parse(instances_path: Path, stuff_path: Path, rules: dict, keep_masks: bool) -> Parsed:
+    """(class names, kept image records in instances-file order, their kept objects in order)."""
+    instances = _load_coco(instances_path)
+    stuff = _load_coco(stuff_path)
+    images = _image_records(instances, instances_path)
+    class_names = [""] * NUM_CLASSES
+    for data, path in ((instances, instances_path), (stuff, stuff_path)):
+        for k, cat in enumerate(data["categories"]):
+            require_fields(cat, ("id", "name"), f"{path}: categories[{k}]")
+            _check_category(cat["id"], f"{path}: categories[{k}]")
+            class_names[cat["id"]] = cat["name"]
+
+    objects: dict[int, list[Mapping]] = {image_id: [] for image_id in images}
+    with_stuff: set[int] = set()
+    for data, path, is_stuff in ((instances, instances_path, False), (stuff, stuff_path, True)):
+        for k, ann in enumerate(data["annotations"]):
+            where = f"{path}: annotations[{k}]"
+            require_fields(ann, ("image_id", "category_id", "bbox"), where)
+            image_id = ann["image_id"]
+            if image_id not in images:
+                raise DataError(f"{where} (id {ann.get('id')}) refers to image {image_id}, not in {instances_path}")
+            if is_stuff:
+                with_stuff.add(image_id)
+            if _keep(ann, images[image_id], rules["min_object_area"], rules["include_other"], where):
+                objects[image_id].append(ann if keep_masks else _slim(ann))
+    kept = [
+        i for i in images if i in with_stuff and rules["min_objects"] <= len(objects[i]) <= rules["max_objects"]
+    ]
+    slim_images = {i: {k: images[i][k] for k in ("id", "file_name", "width", "height")} for i in kept}
+    return class_names, slim_images, {i: objects[i] for i in kept}
+
+
+def _cache_path(instances_path: Path, stuff_path: Path, rules: dict) -> Path | None:
+    """Cache file named by a hash of the filter and of the sources' size and mtime."""
+    try:
+        sources = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in (instances_path, stuff_path)]
+    except OSError:
+        return None  # a missing file is reported by _parse with the prepare command
+    key = hashlib.sha1(json.dumps([CACHE_VERSION, rules, sources], sort_keys=True).encode()).hexdigest()[:16]
+    return instances_path.parent / f".lama_layouts_{instances_path.stem}_{key}.json"
+
+
+def _read_cache(path: Path) -> Parsed | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        images = {int(r["id"]): r for r in data["images"]}
+        objects = {int(r["id"]): [{"image_id": int(r["id"]), "category_id": c, "bbox": b} for c, b in r["objects"]]
+                   for r in data["images"]}  # fmt: skip
+        return data["class_names"], images, objects
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or unusable: parse the sources again
+
+
+def _write_cache(path: Path, parsed: Parsed) -> None:
+    class_names, images, objects = parsed
+    records = [{**images[i], "objects": [[a["category_id"], a["bbox"]] for a in objects[i]]} for i in images]
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"class_names": class_names, "images": records}, f)
+        os.replace(tmp, path)  # atomic: DDP ranks may write at the same time
+    except OSError:
+        tmp.unlink(missing_ok=True)  # read-only dataset directory: run without a cache
 
 
 def _load_coco(path: Path) -> dict:

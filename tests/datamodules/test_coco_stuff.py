@@ -171,3 +171,21 @@ def test_agrees_with_the_authors_evaluation_ids(realdata_dir: Path, reference_di
     inst = json.loads((realdata_dir / "coco/annotations/instances_val2017.json").read_text())
     in_both = [im["id"] for im in inst["images"] if im["id"] in authors]
     assert in_both == sorted(in_both, key=authors.index)
+
+
+def test_layout_cache_is_used_and_invalidated(tmp_path: Path, synthetic_root: Path) -> None:
+    root = _copy_root(synthetic_root, tmp_path / "syn")
+    first = CocoStuff(root, "train", resolution=16)
+    second = CocoStuff(root, "train", resolution=16)
+    assert not first.from_cache and second.from_cache
+    assert second.image_ids == first.image_ids and second.class_names == first.class_names
+    for i in (0, len(first.image_ids) - 1):
+        assert torch.equal(second[i]["boxes"], first[i]["boxes"]) and torch.equal(second[i]["labels"], first[i]["labels"])
+    assert not CocoStuff(root, "train", resolution=16, min_objects=4).from_cache  # other filter, other key
+    assert not CocoStuff(root, "train", resolution=16, return_masks=True).from_cache
+    path = root / "annotations/stuff_train2017.json"
+    data = json.loads(path.read_text())
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] != first.image_ids[0]]
+    path.write_text(json.dumps(data))
+    changed = CocoStuff(root, "train", resolution=16)
+    assert not changed.from_cache and first.image_ids[0] not in changed.image_ids
