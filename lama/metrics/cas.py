@@ -19,9 +19,12 @@ CAS_CROP = 32
 
 def cifar_resnet(num_classes: int, arch: str = "resnet18") -> nn.Module:
     """A torchvision ResNet with the CIFAR stem (3x3 stride-1 first conv, no max-pool) for 32 px inputs."""
-    if arch not in ("resnet18", "resnet34", "resnet50"):
-        raise ValueError(f"metrics.cas.arch={arch!r}: choose resnet18, resnet34 or resnet50")
-    model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+    if arch == "resnet10":  # torchvision's ResNet with one BasicBlock per stage: a quick variant
+        model = torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1], num_classes)
+    elif arch in ("resnet18", "resnet34", "resnet50"):
+        model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+    else:
+        raise ValueError(f"metrics.cas.arch={arch!r}: choose resnet10, resnet18, resnet34 or resnet50")
     model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     return model

@@ -37,11 +37,13 @@ def inception_tag(path: str | Path | None) -> str:
 
 def real_stats_cache_name(
     dataset: str, split: str, resolution: int, num_images: int, weights_path: str | Path | None = None,
-    kind: str = "images", resize: str = INCEPTION_RESIZE,
+    kind: str = "images", resize: str = INCEPTION_RESIZE, features: str = "2048",
 ) -> str:
     """The cache name of real statistics: everything that changes them (dataset, split, size, count,
     resize, weights) is in it, so a changed protocol never reads stale statistics."""
     name = f"lama-{dataset}-{split}-{kind}-{resolution}px-n{num_images}-{resize}-{inception_tag(weights_path)}"
+    if features != "2048":
+        name += f"-pool{features}"
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
@@ -58,11 +60,14 @@ def fidelity_metrics(
     device: str | torch.device = "cpu",
     isc_splits: int = 10,
     loader_workers: bool = True,
+    fid_features: str = "2048",
     verbose: bool = True,
 ) -> dict[str, float]:
     """IS of `fake` and FID(fake, real) by torch-fidelity; inputs are datasets of (3, H, W) uint8 images
     or image folders. Returns a subset of {is_mean, is_std, fid}. loader_workers=False loads images in
-    the main process (torch-fidelity's save_cpu_ram), which is faster for small sets."""
+    the main process (torch-fidelity's save_cpu_ram), which is faster for small sets. fid_features picks
+    the Inception layer of FID: "2048" (pool3, the standard) or a smaller one ("64", "192", "768") for
+    quick checks only."""
     if fid and real is None:
         raise ValueError("FID needs a real image set")
     kwargs: dict[str, Any] = dict(
@@ -71,6 +76,7 @@ def fidelity_metrics(
         fid=fid,
         feature_extractor=FEATURE_EXTRACTOR,
         feature_extractor_weights_path=inception_weights(weights_path),
+        feature_layer_fid=str(fid_features),
         batch_size=batch_size,
         cuda=torch.device(device).type == "cuda",
         isc_splits=isc_splits,

@@ -34,6 +34,7 @@ def scene_fid(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     loader_workers: bool = True,
+    fid_features: str = "2048",
     verbose: bool = True,
 ) -> float:
     """FID between two crop sets (uint8 (3, 224, 224) datasets), Inception features as for FID."""
@@ -42,7 +43,7 @@ def scene_fid(
     out = fidelity_metrics(
         fake_crops, real_crops, isc=False, fid=True, weights_path=weights_path, real_cache_name=real_cache_name,
         cache_dir=cache_dir, batch_size=batch_size, device=device, loader_workers=loader_workers,
-        verbose=verbose,
+        fid_features=fid_features, verbose=verbose,
     )
     return out["fid"]
 
