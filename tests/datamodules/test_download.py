@@ -164,3 +164,27 @@ def test_prepare_coco_stuff_end_to_end(server: Server, tmp_path: Path, synthetic
     OmegaConf.update(cfg, "data.download.archives", [{"url": f"{server.url}/missing.zip"}])
     with pytest.raises(TaskError, match="HTTP 404"):
         prepare(cfg)
+
+
+@pytest.mark.filterwarnings("ignore:.*split image ids are not in image_data.json")
+def test_prepare_vg_end_to_end(server: Server, tmp_path: Path, realdata_dir: Path) -> None:
+    archives = []
+    for f in sorted((realdata_dir / "vg").iterdir()):
+        name = f.name if f.suffix == ".txt" else f.name + ".zip"  # VG ships the JSON files zipped
+        server.files[name] = f.read_bytes() if f.suffix == ".txt" else _zip({f.name: f.read_bytes()})
+        archives.append({"url": f"{server.url}/{name}", "size": len(server.files[name]), "md5": None})
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("config", overrides=["task=prepare", "data=vg"])
+    OmegaConf.update(cfg, "data.root", str(tmp_path / "vg"))
+    OmegaConf.update(cfg, "data.download.dir", str(tmp_path / "downloads"))
+    OmegaConf.update(cfg, "data.download.archives", archives)
+    low = {"min_object_instances": 10, "min_attribute_instances": 10, "min_relationship_instances": 5,
+           "expected_num_objects": None, "allow_missing_images": True}  # fmt: skip
+    for key, value in low.items():
+        OmegaConf.update(cfg, f"data.prep.{key}", value)
+    summary = prepare(cfg)
+    assert summary["images"]["train"] > 0 and (tmp_path / "vg/vocab.json").is_file()
+    assert (tmp_path / "vg/objects.json").read_bytes() == (realdata_dir / "vg/objects.json").read_bytes()
+    OmegaConf.update(cfg, "data.prep.expected_num_objects", 179)
+    with pytest.raises(TaskError, match="expect 179"):
+        prepare(cfg)
