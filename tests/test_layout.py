@@ -3,6 +3,8 @@ boxes, collation, pixel conversion and drawing."""
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lama.layout import (
     PAD_BOX,
@@ -137,3 +139,27 @@ def test_draw_layout_marks_box_edges() -> None:
 def test_object_colour_is_stable_and_distinct() -> None:
     assert object_color(5) == object_color(5)
     assert len({object_color(i) for i in range(1, 50)}) > 45
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[list[int], list[list[float]], int]:
+    n = draw(st.integers(0, 8))
+    unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
+    size = st.floats(0.01, 1.0, allow_nan=False, width=32)
+    labels = draw(st.lists(st.integers(1, 183), min_size=n, max_size=n))
+    boxes = [[draw(unit), draw(unit), draw(size), draw(size)] for _ in range(n)]
+    return labels, boxes, draw(st.integers(n, 12))
+
+
+@given(layouts())
+@settings(max_examples=60, deadline=None)
+def test_property_pad_validate_flip(case: tuple[list[int], list[list[float]], int]) -> None:
+    labels, boxes, slots = case
+    lab, box = pad_objects(labels, boxes, slots)
+    layout = Layout(lab[None], box[None]).validate(num_classes=184)
+    assert int(layout.num_objects[0]) == len(labels)
+    twice = layout.flip().flip()
+    torch.testing.assert_close(twice.boxes, layout.boxes, atol=1e-6, rtol=0)
+    flipped = layout.flip().boxes[0, : len(labels)]
+    # the mirrored box keeps its size and stays as far from the right edge as it was from the left
+    torch.testing.assert_close(1 - flipped[:, 0] - flipped[:, 2], box[: len(labels), 0], atol=1e-6, rtol=0)
