@@ -145,7 +145,7 @@ def test_object_colour_is_stable_and_distinct() -> None:
 def layouts(draw: st.DrawFn) -> tuple[list[int], list[list[float]], int]:
     n = draw(st.integers(0, 8))
     unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
-    size = st.floats(0.01, 1.0, allow_nan=False, width=32)
+    size = st.floats(0.015625, 1.0, allow_nan=False, width=32)  # 1/64: exact in float32
     labels = draw(st.lists(st.integers(1, 183), min_size=n, max_size=n))
     boxes = [[draw(unit), draw(unit), draw(size), draw(size)] for _ in range(n)]
     return labels, boxes, draw(st.integers(n, 12))
