@@ -11,7 +11,8 @@ from lama.metrics.images import MappedImages
 
 
 class RealLayouts:
-    """Wraps a layout dataset (unflipped: read_image, layout, image_id, masks, num_images) by image id."""
+    """Wraps an unflipped layout dataset by image id: images through its items (the public contract:
+    image (3, R, R) in [-1, 1]), layouts, ids and masks through layout(i), image_id(i), masks(i)."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -33,13 +34,14 @@ class RealLayouts:
 
     def layout(self, image_id: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(O,) int64 labels and (O, 4) boxes (fractions) of a real image."""
-        return self.dataset.layout(self._position(image_id))
+        labels, boxes = self.dataset.layout(self._position(image_id))
+        return torch.as_tensor(labels, dtype=torch.int64), torch.as_tensor(boxes, dtype=torch.float32)
 
     def masks(self, image_id: int) -> torch.Tensor:
         """(O, R, R) {0, 1} true instance masks of a real image."""
-        return self.dataset.masks(self._position(image_id))
+        return torch.as_tensor(self.dataset.masks(self._position(image_id)), dtype=torch.float32)
 
     def images(self, image_ids: Sequence[int]) -> MappedImages:
         """The real images of `image_ids` as a dataset of (3, R, R) uint8 tensors."""
         positions = [self._position(i) for i in image_ids]
-        return MappedImages(lambda k: self.dataset.read_image(positions[k]), len(positions))
+        return MappedImages(lambda k: self.dataset[positions[k]]["image"], len(positions))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -249,8 +248,3 @@ def pick_device(name: str | None) -> str:
     if name in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(name)
-
-
-def records_dir(records: Sequence[SampleRecord]) -> Path:
-    """The folder the sample images live in."""
-    return records[0].file.parent

@@ -10,7 +10,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from lama.metrics.fidelity import INCEPTION_OPTION, inception_weights
+from lama.metrics.fidelity import inception_weights
 from lama.metrics.images import to_uint8
 from lama.metrics.weights import WeightsUnavailable
 from lama.sampling import sample_layouts
@@ -58,8 +58,8 @@ class ValFID(pl.Callback):
         dataset = trainer.datamodule.val_dataset
         count = min(self.num_images, dataset.num_images)
         layouts = [dataset.layout(i) for i in range(count)]
-        labels = torch.stack([lab for lab, _ in layouts])
-        boxes = torch.stack([box for _, box in layouts])
+        labels = torch.stack([torch.as_tensor(lab, dtype=torch.int64) for lab, _ in layouts])
+        boxes = torch.stack([torch.as_tensor(box, dtype=torch.float32) for _, box in layouts])
         return dataset, count, labels, boxes
 
     @torch.no_grad()
@@ -79,7 +79,7 @@ class ValFID(pl.Callback):
         dataset, count, labels, boxes = self._layouts(trainer)
         if not self.real_done:
             for start in range(0, count, self.batch_size):
-                real = torch.stack([dataset.read_image(i) for i in range(start, min(start + self.batch_size, count))])
+                real = torch.stack([dataset[i]["image"] for i in range(start, min(start + self.batch_size, count))])
                 self.metric.update(to_uint8(real).to(device), real=True)
             self.real_done = True
         generator = self._generator(pl_module)
@@ -96,4 +96,4 @@ class ValFID(pl.Callback):
         return value
 
 
-__all__ = ["ValFID", "INCEPTION_OPTION"]
+__all__ = ["ValFID"]

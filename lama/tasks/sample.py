@@ -55,8 +55,8 @@ def sample_validation(cfg: DictConfig, generator: torch.nn.Module, record: dict[
     count = dataset.num_images if m.num_layouts is None else min(int(m.num_layouts), dataset.num_images)
     layouts = [dataset.layout(i) for i in range(count)]
     ids = [dataset.image_id(i) for i in range(count)]
-    labels = torch.stack([lab for lab, _ in layouts])
-    boxes = torch.stack([box for _, box in layouts])
+    labels = torch.stack([torch.as_tensor(lab, dtype=torch.int64) for lab, _ in layouts])
+    boxes = torch.stack([torch.as_tensor(box, dtype=torch.float32) for _, box in layouts])
     if int(labels.max()) >= record["hparams"]["num_classes"]:
         raise TaskError(f"data {name} has labels up to {int(labels.max())} but the checkpoint knows "
                         f"{record['hparams']['num_classes']} classes")
