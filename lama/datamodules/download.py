@@ -58,7 +58,10 @@ def download(
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / file_name(url)
     if dest.exists():
-        verify(dest, size, md5, progress)
+        try:
+            verify(dest, size, md5, progress)
+        except DataError as err:
+            raise DataError(f"{err}; delete {dest} and run the command again to download it afresh") from None
         return dest
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0

@@ -188,3 +188,11 @@ def test_prepare_vg_end_to_end(server: Server, tmp_path: Path, realdata_dir: Pat
     OmegaConf.update(cfg, "data.prep.expected_num_objects", 179)
     with pytest.raises(TaskError, match="expect 179"):
         prepare(cfg)
+
+
+def test_existing_corrupt_archive_is_reported(server: Server, tmp_path: Path) -> None:
+    body = b"abc" * 100
+    server.files["f.bin"] = body
+    (tmp_path / "f.bin").write_bytes(body[:-1])
+    with pytest.raises(DataError, match=r"size 299 bytes, expected 300; delete .*f.bin"):
+        download(f"{server.url}/f.bin", tmp_path, len(body), None, progress=False)
