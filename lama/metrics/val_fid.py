@@ -22,13 +22,15 @@ class ValFID(pl.Callback):
     same real images as `val/fid`. Runs on global rank 0 only."""
 
     def __init__(self, every_n_epochs: int = 0, num_images: int = 500, batch_size: int = 50,
-                 truncation: float | None = 2.0, seed: int = 0, inception_weights: str | None = None) -> None:
+                 truncation: float | None = 2.0, seed: int = 0, inception_weights: str | None = None,
+                 feature: int = 2048) -> None:
         super().__init__()
         if every_n_epochs < 0 or num_images < 2:
             raise ValueError(f"ValFID needs every_n_epochs >= 0 and num_images >= 2, got {every_n_epochs}, {num_images}")
         self.every_n_epochs, self.num_images, self.batch_size = int(every_n_epochs), int(num_images), int(batch_size)
         self.truncation, self.seed = truncation, int(seed)
         self.weights = str(Path(inception_weights).expanduser()) if inception_weights else None
+        self.feature = int(feature)  # Inception layer: 2048 (pool3, the standard); 64/192/768 for quick checks
         self.metric = None
         self.real_done = False
         self.disabled = self.every_n_epochs == 0
@@ -42,7 +44,7 @@ class ValFID(pl.Callback):
             rank_zero_warn(f"val/fid is switched off: {err}")
             self.disabled = True
             return False
-        self.metric = FrechetInceptionDistance(feature=2048, reset_real_features=False, normalize=False,
+        self.metric = FrechetInceptionDistance(feature=self.feature, reset_real_features=False, normalize=False,
                                                feature_extractor_weights_path=path).to(device)
         return True
 
