@@ -1,5 +1,5 @@
 """Image cache: every image decoded once, resized to the training resolution and stored as uint8
-(N, 3, R, R) arrays in .npy shards that are memory-mapped at load time. Reading an item is then a
+(N, R, R, 3) arrays in .npy shards that are memory-mapped at load time. Reading an item is then a
 slice and a float conversion instead of a JPEG decode and a resize (measured by `task=bench`).
 
 Layout of a cache directory:  index.json  (format, resolution, file names, shard sizes, unreadable
@@ -17,25 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
-from lama.datamodules.common import UNREADABLE, DataError
+from lama.datamodules.common import UNREADABLE, DataError, load_image, to_unit_tensor
 
 FORMAT = "lama-image-cache-v1"
 INDEX = "index.json"
-
-
-def decode_uint8(path: Path, resolution: int, draft: bool = False) -> np.ndarray:
-    """Read an image file -> (3, R, R) uint8 in [0, 255]: RGB, bilinear resize, aspect ratio not kept
-    (the same pixels as lama.datamodules.common.load_image, before its scaling to [-1, 1])."""
-    with Image.open(path) as image:
-        if draft and image.format == "JPEG":
-            image.draft("RGB", (2 * resolution, 2 * resolution))
-        image = image.convert("RGB")
-        if image.size != (resolution, resolution):
-            image = image.resize((resolution, resolution), Image.BILINEAR)
-        return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
 
 
 def cache_name(split: str, resolution: int, draft: bool = False) -> str:
@@ -52,7 +39,8 @@ def write_image_cache(
     draft: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Decode `image_dir / name` for every name, resize to R x R, and write the cache to `out_dir`.
+    """Decode `image_dir / name` for every name exactly as the datasets do (common.load_image: RGB,
+    bilinear resize to R x R), and write the (R, R, 3) uint8 arrays to the cache at `out_dir`.
     Unreadable files are recorded (and stored as zeros) so the dataset can skip them as it does now.
     Returns out_dir. An existing complete cache with the same names and resolution is kept as is."""
     out_dir, image_dir = Path(out_dir), Path(image_dir)
@@ -74,11 +62,11 @@ def write_image_cache(
                 tmp / f"shard_{k:05d}.npy",
                 mode="w+",
                 dtype=np.uint8,
-                shape=(len(chunk), 3, resolution, resolution),
+                shape=(len(chunk), resolution, resolution, 3),
             )
             for j, name in enumerate(chunk):
                 try:
-                    shard[j] = decode_uint8(image_dir / name, resolution, draft)
+                    shard[j] = load_image(image_dir / name, resolution, draft=draft)[0]
                 except UNREADABLE:
                     shard[j] = 0
                     unreadable.append(name)
@@ -166,7 +154,8 @@ class ImageCache:
         return self._shards
 
     def uint8(self, i: int) -> np.ndarray:
-        """Image number i as a (3, R, R) uint8 array; OSError when its source file was unreadable."""
+        """Image number i as an (R, R, 3) uint8 array (what a dataset's read_image returns), read-only;
+        OSError when its source file was unreadable."""
         if not 0 <= i < len(self):
             raise IndexError(f"image {i} out of range for the {len(self)} images of {self.cache_dir}")
         name = self.file_names[i]
@@ -175,15 +164,15 @@ class ImageCache:
         k = int(np.searchsorted(self._offsets, i, side="right")) - 1
         return self._open()[k][i - self._offsets[k]]
 
-    def read(self, i: int) -> torch.Tensor:
-        """Image number i as a (3, R, R) float32 tensor in [-1, 1] (as the decoding loader returns it)."""
-        return torch.from_numpy(np.array(self.uint8(i))).float().div_(127.5).sub_(1.0)
-
-    def read_name(self, name: str) -> torch.Tensor:
-        """The image cached from file `name` (as given to write_image_cache), float32 in [-1, 1]."""
+    def uint8_by_name(self, name: str) -> np.ndarray:
+        """The (R, R, 3) uint8 image cached from file `name` (as given to write_image_cache)."""
         if name not in self._position:
             raise DataError(f"{name} is not in the image cache {self.cache_dir}; rerun task=prepare")
-        return self.read(self._position[name])
+        return self.uint8(self._position[name])
+
+    def read(self, i: int) -> torch.Tensor:
+        """Image number i as a (3, R, R) float32 tensor in [-1, 1], as a dataset item holds it."""
+        return to_unit_tensor(self.uint8(i))
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

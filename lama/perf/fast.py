@@ -49,7 +49,23 @@ def prepare_images(images: torch.Tensor, fast: FastPath) -> torch.Tensor:
 
 
 @contextlib.contextmanager
+def isla_impl(impl: str) -> Iterator[None]:
+    """Use this lama.ops ISLA implementation inside the block, then restore the previous one."""
+    from lama import ops
+
+    previous = ops.get_impl()
+    ops.set_impl(impl)
+    try:
+        yield
+    finally:
+        ops.set_impl(previous)
+
+
+@contextlib.contextmanager
 def autocast(device: torch.device, fast: FastPath) -> Iterator[None]:
-    """bf16 autocast on CPU or CUDA when the switch is on; a no-op otherwise."""
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=fast.bf16):
+    """bf16 autocast on CPU or CUDA when the switch is on (a no-op otherwise), with the path's ISLA op."""
+    with (
+        torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=fast.bf16),
+        isla_impl(fast.isla_impl),
+    ):
         yield

@@ -11,7 +11,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from lama.datamodules.cache import ImageCache, write_image_cache
-from lama.datamodules.common import load_image
+from lama.datamodules.common import load_image, to_unit_tensor
 
 
 def write_photos(out_dir: Path, count: int, width: int = 640, height: int = 480, seed: int = 0) -> list[str]:
@@ -32,7 +32,7 @@ def write_photos(out_dir: Path, count: int, width: int = 640, height: int = 480,
 
 
 class DecodeDataset(Dataset):
-    """Images decoded and resized item by item, as lama.datamodules' datasets read them."""
+    """Images decoded and resized item by item, then scaled to [-1, 1], as lama.datamodules' datasets do."""
 
     def __init__(self, image_dir: Path, names: list[str], resolution: int) -> None:
         self.image_dir, self.names, self.resolution = image_dir, names, resolution
@@ -41,11 +41,11 @@ class DecodeDataset(Dataset):
         return len(self.names)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return load_image(self.image_dir / self.names[i], self.resolution)[0]
+        return to_unit_tensor(load_image(self.image_dir / self.names[i], self.resolution)[0])
 
 
 class CachedDataset(Dataset):
-    """The same images read from the uint8 cache."""
+    """The same images read from the uint8 cache (same conversion to [-1, 1])."""
 
     def __init__(self, cache: ImageCache) -> None:
         self.cache = cache

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from lama import ops
 from lama.tasks import TaskError
@@ -42,13 +43,18 @@ def _check(cfg: DictConfig) -> None:
         raise TaskError(f"bench.fast.isla_impl must be one of {ops.isla.IMPLS}, got {b.fast.isla_impl!r}")
 
 
-def _train_images_per_s(workload, iters: int, warmup: int, device: torch.device, label: str) -> float:
-    """Median images/s of `iters` training iterations after `warmup` untimed ones."""
+def _interleaved_seconds(exact, fast, iters: int, device: torch.device) -> tuple[list[float], list[float]]:
+    """Seconds per iteration of both paths, alternating one exact and one fast iteration so that load
+    from other processes on a shared machine affects both alike."""
     from lama.perf.timing import time_calls
 
-    times = time_calls(workload.step, iters, warmup, device)
-    log.info("%s: seconds per iteration %s", label, ", ".join(f"{t:.2f}" for t in times))
-    return workload.images.shape[0] / statistics.median(times)
+    exact_s, fast_s = [], []
+    for _ in tqdm(range(iters), desc="timing exact/fast iterations", leave=False):
+        exact_s += time_calls(exact.step, 1, 0, device)
+        fast_s += time_calls(fast.step, 1, 0, device)
+    log.info("exact path: seconds per iteration %s", ", ".join(f"{t:.2f}" for t in exact_s))
+    log.info("fast path: seconds per iteration %s", ", ".join(f"{t:.2f}" for t in fast_s))
+    return exact_s, fast_s
 
 
 def measure(cfg: DictConfig) -> dict[str, float | str | int]:
@@ -71,33 +77,32 @@ def measure(cfg: DictConfig) -> dict[str, float | str | int]:
         device=device,
         seed=int(cfg.seed),
     )
-    result: dict[str, float | str | int] = {}
-    previous_impl = ops.get_impl()
-    try:
-        log.info("matmul peak (%d x %d float32)", b.matmul_size, b.matmul_size)
-        peak = matmul_peak_flops(device, int(b.matmul_size))
+    warmup = int(b.warmup)
+    log.info("matmul peak (%d x %d float32)", b.matmul_size, b.matmul_size)
+    peaks = [matmul_peak_flops(device, int(b.matmul_size))]
 
-        exact_path = FastPath()
-        ops.set_impl(exact_path.isla_impl)
-        log.info("exact path: building full-width networks at %d px", b.resolution)
-        exact = GanIteration.build(fast=exact_path, **shape)
-        reset_peak_memory(device)
-        exact_ips = _train_images_per_s(exact, int(b.iters), int(b.warmup), device, "exact path")
-        memory = peak_memory_mb(device)
-        log.info("counting FLOPs of one training iteration")
-        flops = count_flops(exact.step)
-        sample_times = time_calls(exact.sample, int(b.sample_iters), 1, device)
-        sample_ips = int(b.batch) / statistics.median(sample_times)
-        del exact
+    log.info(
+        "exact path: building full-width networks at %d px, %d warm-up iteration(s)", b.resolution, warmup
+    )
+    exact = GanIteration.build(fast=FastPath(), **shape)
+    reset_peak_memory(device)
+    time_calls(exact.step, 0, warmup, device)
+    memory = peak_memory_mb(device)  # before the fast networks exist: the exact path's own peak
+    log.info("counting FLOPs of one training iteration")
+    flops = count_flops(exact.step)
 
-        fast_path = FastPath(**OmegaConf.to_container(b.fast, resolve=True))
-        ops.set_impl(fast_path.isla_impl)
-        log.info("fast path (%s): building networks", fast_path.describe())
-        fast = GanIteration.build(fast=fast_path, **shape)
-        fast_ips = _train_images_per_s(fast, int(b.iters), int(b.warmup), device, "fast path")
-        del fast
-    finally:
-        ops.set_impl(previous_impl)
+    fast_path = FastPath(**OmegaConf.to_container(b.fast, resolve=True))
+    log.info("fast path (%s): building networks, %d warm-up iteration(s)", fast_path.describe(), warmup)
+    fast = GanIteration.build(fast=fast_path, **shape)
+    time_calls(fast.step, 0, warmup, device)
+
+    exact_s, fast_s = _interleaved_seconds(exact, fast, int(b.iters), device)
+    del fast
+    log.info("sampling: %d batches", b.sample_iters)
+    sample_s = time_calls(exact.sample, int(b.sample_iters), 1, device)
+    del exact
+    peaks.append(matmul_peak_flops(device, int(b.matmul_size)))
+    peak = max(peaks)
 
     log.info("data loader: decode vs cache (%d JPEGs)", b.loader.images)
     with tempfile.TemporaryDirectory(prefix="lama_bench_") as tmp:
@@ -110,8 +115,11 @@ def measure(cfg: DictConfig) -> dict[str, float | str | int]:
             int(cfg.seed),
         )
 
-    achieved = flops * exact_ips / int(b.batch)
-    result.update(
+    batch = int(b.batch)
+    exact_ips, fast_ips = batch / statistics.median(exact_s), batch / statistics.median(fast_s)
+    sample_ips = batch / statistics.median(sample_s)
+    achieved = flops * exact_ips / batch
+    return dict(
         train_images_per_s_exact=exact_ips,
         train_images_per_s_fast=fast_ips,
         flops_per_iter=flops,
@@ -130,7 +138,6 @@ def measure(cfg: DictConfig) -> dict[str, float | str | int]:
         batch=int(b.batch),
         ch=int(b.ch),
     )
-    return result
 
 
 def run(cfg: DictConfig) -> dict:

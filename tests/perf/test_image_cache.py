@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from lama.datamodules.cache import ImageCache, cache_name, is_complete, write_image_cache
-from lama.datamodules.common import DataError, load_image
+from lama.datamodules.common import DataError, load_image, to_unit_tensor
 
 
 @pytest.fixture()
@@ -39,16 +39,17 @@ def test_cache_equals_per_item_decode(image_dir, tmp_path, shard_size):
     assert len(list(out.glob("shard_*.npy"))) == -(-len(NAMES) // shard_size)
     for i, name in enumerate(NAMES):
         decoded, _ = load_image(image_dir / name, 16)
-        assert cache.uint8(i).dtype == np.uint8 and cache.uint8(i).shape == (3, 16, 16)
-        torch.testing.assert_close(cache.read(i), decoded, rtol=0, atol=1e-6)
-        torch.testing.assert_close(cache.read_name(name), decoded, rtol=0, atol=1e-6)
+        assert cache.uint8(i).dtype == np.uint8 and cache.uint8(i).shape == (16, 16, 3)
+        np.testing.assert_array_equal(cache.uint8(i), decoded)
+        np.testing.assert_array_equal(cache.uint8_by_name(name), decoded)
+        torch.testing.assert_close(cache.read(i), to_unit_tensor(decoded), rtol=0, atol=0)
 
 
 def test_unreadable_file_is_recorded_and_raises_oserror(image_dir, tmp_path):
     cache = ImageCache(
         write_image_cache(image_dir, ["a.jpg", "broken.jpg"], tmp_path / "c", 8, progress=False)
     )
-    assert cache.read(0).shape == (3, 8, 8)
+    assert cache.read(0).shape == (3, 8, 8) and cache.read(0).abs().max() <= 1
     with pytest.raises(OSError, match="broken.jpg"):
         cache.read(1)
 
@@ -60,7 +61,7 @@ def test_errors_name_the_problem(image_dir, tmp_path):
     with pytest.raises(DataError, match="8 px"):
         ImageCache(out, resolution=64)
     with pytest.raises(DataError, match="zz.jpg"):
-        ImageCache(out).read_name("zz.jpg")
+        ImageCache(out).uint8_by_name("zz.jpg")
     with pytest.raises(IndexError):
         ImageCache(out).read(2)
 
