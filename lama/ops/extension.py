@@ -37,25 +37,24 @@ def _cpu_flags() -> list[str]:
     return ["-mavx2", "-mfma"] if capability in ("AVX2", "AVX512") else []
 
 
-def build_name() -> str:
+def build_name(cuda: bool) -> str:
     """Extension name: one build per (CPU ISA, CUDA on/off, torch version) so caches never clash."""
     capability = torch.backends.cpu.get_cpu_capability().lower()
     torch_tag = torch.__version__.split("+")[0].replace(".", "_")
-    return f"lama_ops_{capability}_{'cuda' if with_cuda() else 'cpu'}_torch{torch_tag}"
+    return f"lama_ops_{capability}_{'cuda' if cuda else 'cpu'}_torch{torch_tag}"
 
 
-def _build() -> None:
+def _build(cuda: bool) -> None:
     """Compile (or reuse) the extension and load it into this process; raises on any failure."""
     from torch.utils.cpp_extension import load
 
     sources = [str(CSRC / "isla.cpp")]
-    cuda = with_cuda()
     if cuda:
         sources.append(str(CSRC / "isla_cuda.cu"))
-    build_dir = cache_dir() / build_name()
+    build_dir = cache_dir() / build_name(cuda)
     build_dir.mkdir(parents=True, exist_ok=True)
     load(
-        name=build_name(),
+        name=build_name(cuda),
         sources=sources,
         extra_cflags=["-O3", "-fopenmp", *_cpu_flags()],
         extra_ldflags=["-fopenmp"],
@@ -68,25 +67,42 @@ def _build() -> None:
     )
 
 
+def _warn(what: str, error: str) -> None:
+    warnings.warn(
+        f"lama.ops: could not build the {what} kernels in lama/csrc, falling back to the pure-PyTorch "
+        f"reference ({error.splitlines()[0][:300]})",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 def load_extension() -> bool:
-    """Build and load the kernels once per process; on failure warn once and return False thereafter."""
+    """Build and load the kernels once per process; on failure warn once and return False thereafter.
+    When only the CUDA part fails, the CPU kernels are still built (CUDA tensors then use the reference)."""
     if "ok" in _state:
         return bool(_state["ok"])
     with _lock:
         if "ok" not in _state:
+            cuda = with_cuda()
             try:
-                _build()
-                _state["ok"] = True
+                _build(cuda)
+                _state.update(ok=True, cuda=cuda)
             except Exception as err:  # noqa: BLE001 - any build/load failure means: use the reference
-                _state["ok"] = False
                 _state["error"] = f"{type(err).__name__}: {err}"
-                warnings.warn(
-                    "lama.ops: could not build the C++/CUDA kernels in lama/csrc, falling back to the "
-                    f"pure-PyTorch reference ({_state['error'].splitlines()[0][:300]})",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+                _state.update(ok=False, cuda=False)
+                if cuda:
+                    try:
+                        _build(False)
+                        _state["ok"] = True
+                    except Exception:  # noqa: BLE001
+                        pass
+                _warn("CUDA" if _state["ok"] else "C++/CUDA", str(_state["error"]))
     return bool(_state["ok"])
+
+
+def has_cuda_kernels() -> bool:
+    """Whether the loaded extension carries the CUDA kernels."""
+    return bool(_state.get("cuda", False))
 
 
 def build_error() -> str | None:

@@ -140,6 +140,6 @@ def isla_modulate(
     if impl == "ref":
         return isla_modulate_ref(x_hat, masks, gamma_obj, beta_obj, alpha)
     _check_shapes(x_hat, masks, gamma_obj, beta_obj, alpha)
-    if not ext_available():
+    if not ext_available() or (x_hat.is_cuda and not extension.has_cuda_kernels()):
         return isla_modulate_ref(x_hat, masks, gamma_obj, beta_obj, alpha)
     return isla_modulate_ext(x_hat, masks, gamma_obj, beta_obj, alpha)

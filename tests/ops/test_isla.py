@@ -134,7 +134,7 @@ def test_dispatch_choices(isla_ext, monkeypatch):
 
 
 def test_failed_build_falls_back_with_one_warning(monkeypatch):
-    def broken_build() -> None:
+    def broken_build(cuda: bool) -> None:
         raise RuntimeError("simulated compiler failure")
 
     monkeypatch.setattr(extension, "_build", broken_build)
@@ -149,3 +149,19 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch):
         warnings.simplefilter("error")  # a second call must stay silent
         isla_modulate(*args, impl="ext")
     assert "simulated compiler failure" in extension.build_error()
+
+
+def test_failed_cuda_build_keeps_the_cpu_kernels(monkeypatch):
+    built = []
+
+    def build(cuda: bool) -> None:
+        if cuda:
+            raise RuntimeError("simulated nvcc failure")
+        built.append("cpu")
+
+    monkeypatch.setattr(extension, "_build", build)
+    monkeypatch.setattr(extension, "_state", {})
+    monkeypatch.setattr(extension, "with_cuda", lambda: True)
+    with pytest.warns(RuntimeWarning, match="could not build the CUDA kernels.*simulated nvcc failure"):
+        assert extension.load_extension()
+    assert built == ["cpu"] and not extension.has_cuda_kernels()
