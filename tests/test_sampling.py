@@ -92,3 +92,43 @@ def test_real_generator_is_deterministic_for_a_seed_and_leaves_global_rng_alone(
     assert x1.shape == (3, 3, 64, 64) and x1.min() >= -1 and x1.max() <= 1
     assert torch.equal(x1, x2)
     assert not torch.allclose(x1, x3)
+
+
+def test_layout_file_in_pixels_or_fractions_json_or_yaml(tmp_path):
+    import json
+
+    import pytest
+
+    from lama.layout import PAD_LABEL, LayoutError
+    from lama.layout_file import read_layout_file
+
+    names = ["", "person", "dog", "sky"]
+    (tmp_path / "a.yaml").write_text("image_size: [200, 100]\nobjects:\n  - {class: dog, box: [20, 10, 100, 50]}\n")
+    layout = read_layout_file(tmp_path / "a.yaml", names, num_slots=3)
+    assert layout.labels.tolist() == [[2, PAD_LABEL, PAD_LABEL]]
+    assert torch.allclose(layout.boxes[0, 0], torch.tensor([0.1, 0.1, 0.5, 0.5]))
+    (tmp_path / "b.json").write_text(json.dumps({"objects": [{"class": "sky", "box": [0, 0, 1, 0.4]},
+                                                             {"class": "person", "box": [0.2, 0.3, 0.2, 0.6]}]}))
+    layout = read_layout_file(tmp_path / "b.json", names)
+    assert layout.labels.tolist() == [[3, 1]] and torch.allclose(layout.boxes[0, 1], torch.tensor([0.2, 0.3, 0.2, 0.6]))
+    (tmp_path / "c.yaml").write_text("objects:\n  - {class: dog, box: [20, 10, 100, 50]}\n")
+    with pytest.raises(LayoutError, match=r"c.yaml: objects\[0\].box looks like pixels; add image_size"):
+        read_layout_file(tmp_path / "c.yaml", names)
+    (tmp_path / "d.yaml").write_text("objects:\n  - {class: dog, box: [0, 0, 1]}\n")
+    with pytest.raises(LayoutError, match=r"d.yaml: objects\[0\].box must be 4 numbers"):
+        read_layout_file(tmp_path / "d.yaml", names)
+    with pytest.raises(LayoutError, match="does not exist"):
+        read_layout_file(tmp_path / "missing.yaml", names)
+
+
+def test_example_layout_file_uses_coco_stuff_names():
+    from pathlib import Path
+
+    import yaml
+
+    from lama.layout_file import read_layout_file
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "layout.yaml"
+    names = {n: i + 1 for i, n in enumerate(o["class"] for o in yaml.safe_load(example.read_text())["objects"])}
+    layout = read_layout_file(example, {i: n for n, i in names.items()})
+    assert layout.labels.shape == (1, 5) and float(layout.boxes.max()) <= 1.0

@@ -228,7 +228,7 @@ def run_metrics(names: Sequence[str], inp: EvalInputs) -> tuple[dict[str, float]
                 out, proto = RUNNERS[name](inp)
                 protocol[name] = proto
             values.update(out)
-        except (WeightsUnavailable, MetricSkipped) as err:
+        except (WeightsUnavailable, MetricSkipped, ValueError, FileNotFoundError) as err:
             for n in name.split("+"):
                 failed[n] = str(err)
             log.error("%s skipped: %s", name, err)

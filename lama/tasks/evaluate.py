@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from lama.metrics.images import read_image
 from lama.metrics.manifest import read_info, read_manifest
 from lama.metrics.real import RealLayouts
 from lama.metrics.suite import EvalInputs, check_names, markdown_table, pick_device, run_metrics
@@ -50,6 +51,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         records = read_manifest(samples_dir)
     except (FileNotFoundError, ValueError) as err:
         raise TaskError(str(err)) from None
+    size = tuple(read_image(records[0].file).shape[-2:])
+    if size != (int(cfg.resolution),) * 2:
+        raise TaskError(f"{records[0].file} is {size[1]}x{size[0]} px but resolution={cfg.resolution}: "
+                        "evaluate at the resolution the samples were made at")
     info = read_info(samples_dir)
     dataset, data_name = validation_data(cfg, return_masks="mask_iou" in names)
     real = RealLayouts(dataset)

@@ -103,3 +103,8 @@ def test_evaluate_user_errors_are_task_errors(workdir):
         run_task(_cfg(workdir, "x1", "task=evaluate", "metrics.names=[fid,bogus]"))
     with pytest.raises(TaskError, match="manifest.jsonl"):
         run_task(_cfg(workdir, "x2", "task=evaluate", f"samples={workdir}"))
+    run_task(_cfg(workdir, "x3", "task=sample", "metrics.num_layouts=1", "metrics.repeats=1"))
+    with pytest.raises(TaskError, match="is 64x64 px but resolution=128"):
+        run_task(_cfg(workdir, "x4", "task=evaluate", f"samples={workdir / 'x3' / 'generated'}", "resolution=128"))
+    with pytest.raises(TaskError, match="holds a 64 px generator: add resolution=64"):
+        run_task(_cfg(workdir, "x5", "task=sample", "resolution=128"))
