@@ -35,6 +35,37 @@ def _argv_for_ddp_children() -> None:
         sys.argv = [sys.argv[0], *hc.overrides.task, f"hydra.run.dir={hc.runtime.output_dir}"]
 
 
+def _val_fid(cfg: DictConfig) -> list[Any]:
+    """The val/fid callback when metrics.fid_every_n_epochs > 0 (sweeps minimise it)."""
+    every = int(OmegaConf.select(cfg, "metrics.fid_every_n_epochs", default=0) or 0)
+    if every <= 0:
+        return []
+    from lama.metrics.val_fid import ValFID
+
+    m = cfg.metrics
+    return [
+        ValFID(
+            every_n_epochs=every,
+            num_images=int(m.fid_num_images),
+            truncation=m.get("truncation"),
+            seed=int(cfg.get("seed") or 0),
+            inception_weights=m.get("inception_weights"),
+        )
+    ]
+
+
+def _optimized_value(cfg: DictConfig, trainer: pl.Trainer) -> float:
+    """The metric a Hydra sweeper minimises/maximises (cfg.optimized_metric), as last logged."""
+    name = cfg.optimized_metric
+    value = trainer.callback_metrics.get(name)
+    if value is None:
+        raise TaskError(
+            f"optimized_metric={name} was never logged (logged: {', '.join(sorted(trainer.callback_metrics))}); "
+            "for val/fid set metrics.fid_every_n_epochs <= trainer.max_epochs"
+        )
+    return float(value)
+
+
 def _resume_path(cfg: DictConfig) -> str | None:
     path = cfg.get("ckpt_path")
     if path is None:
@@ -58,8 +89,9 @@ def _evaluate(cfg: DictConfig, generator_path: Path) -> Any:
     return evaluate.run(eval_cfg)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train; returns the paths of what was written (run dir, checkpoints, generator, samples)."""
+def run(cfg: DictConfig) -> dict[str, Any] | float:
+    """Train; returns the paths of what was written (run dir, checkpoints, generator, samples), or
+    the value of cfg.optimized_metric when a sweep asks for one."""
     from lama.training import LamaGAN, NonFiniteLossError, ResumableDataModule
 
     if cfg.get("seed") is not None:
@@ -69,7 +101,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = instantiate(cfg.data)
     module: LamaGAN = instantiate(cfg.model)
-    callbacks = _instantiate_group(cfg.get("callbacks"))
+    callbacks = _val_fid(cfg) + _instantiate_group(cfg.get("callbacks"))
     loggers = _instantiate_group(cfg.get("logger"))
     _argv_for_ddp_children()
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -106,4 +138,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print("\nTraining finished. Outputs:")
     for key, value in outputs.items():
         print(f"  {key:<22} {value}")
+    if cfg.get("optimized_metric"):
+        return _optimized_value(cfg, trainer)
     return outputs

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
@@ -118,6 +120,15 @@ class LamaGAN(pl.LightningModule):
                 rank_zero_warn("SyncBatchNorm needs GPUs; on CPU every process keeps its own BatchNorm statistics")
             else:
                 self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+
+    def on_fit_start(self) -> None:
+        # every rank was seeded alike (same initial weights); give each its own latents and noise.
+        # After a resume the checkpointed per-rank states replace these at the first step.
+        if self.trainer.world_size > 1:
+            seed = (torch.initial_seed() + 1_000_003 * self.trainer.global_rank) % 2**32
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
 
     def configure_optimizers(self):
         opt_g = build_optimizer(self.G, self.optimizer_g, self.lr_mult_g)

@@ -116,3 +116,8 @@ class ResumableDataModule(pl.LightningDataModule):
     def class_names(self) -> list[str] | None:
         """The wrapped datamodule's class names (None when it has none)."""
         return getattr(self.datamodule, "class_names", None)
+
+    @property
+    def val_dataset(self):
+        """The wrapped datamodule's validation dataset (val/fid and sample callbacks read it)."""
+        return getattr(self.datamodule, "val_dataset", None)
