@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from lama.metrics.images import to_unit_range
@@ -37,6 +37,12 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
     dx, dy = (int(v) for v in torch.randint(0, 9, (2,), generator=gen))
     return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+
+
+def _materialise(crops: Dataset, what: str, progress: bool) -> TensorDataset:
+    """Cut every crop once (uint8, ~3 KB each) instead of once per epoch."""
+    pairs = [crops[i] for i in tqdm(range(len(crops)), desc=f"CAS {what} crops", disable=not progress)]
+    return TensorDataset(torch.stack([x for x, _ in pairs]), torch.tensor([int(y) for _, y in pairs]))
 
 
 @torch.no_grad()
@@ -73,8 +79,9 @@ def classification_accuracy_score(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = cifar_resnet(num_classes, arch).to(device)
-    train = DataLoader(train_crops, batch_size=batch_size, shuffle=True, generator=gen, drop_last=False)
-    test = DataLoader(test_crops, batch_size=batch_size)
+    train = DataLoader(_materialise(train_crops, "train", progress), batch_size=batch_size, shuffle=True,
+                       generator=gen)
+    test = DataLoader(_materialise(test_crops, "test", progress), batch_size=batch_size)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * len(train), 1))
     for _ in tqdm(range(epochs), desc="CAS training", disable=not progress):
