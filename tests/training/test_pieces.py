@@ -1,0 +1,146 @@
+"""Small parts: the resumable loader, per-object mask colouring, W&B mode choice, SyncBN switch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lama.layout import object_color
+from lama.training import resumable
+from lama.training.grid import color_masks, sample_grid
+from lama.training.loggers import wandb_logged_in, wandb_mode
+from lama.training.resumable import ResumableLoader
+
+
+class Items(Dataset):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def _loader(n=10, batch=3, drop_last=True, clock=(0, 0)):
+    state = {"clock": clock}
+    loader = ResumableLoader(DataLoader(Items(n), batch_size=batch, shuffle=True, drop_last=drop_last), 7,
+                             clock=lambda: state["clock"])
+    return loader, state
+
+
+def test_resumable_loader_order_depends_on_seed_and_epoch_only():
+    loader, state = _loader()
+    first = [b.tolist() for b in loader]
+    torch.manual_seed(123)  # the global RNG plays no part
+    assert [b.tolist() for b in loader] == first
+    assert len(first) == len(loader) == 3 and all(len(b) == 3 for b in first)
+    state["clock"] = (1, 0)
+    assert [b.tolist() for b in loader] != first
+    flat = sorted(i for b in first for i in b)
+    assert len(set(flat)) == 9 and set(flat) <= set(range(10))
+
+
+def test_resumable_loader_skips_the_batches_already_trained_on():
+    loader, state = _loader(n=12, batch=2)
+    full = [b.tolist() for b in loader]
+    state["clock"] = (0, 4)
+    saved = loader.state_dict()
+    assert saved == {"epoch": 0, "batches_done": 4}
+    fresh, _ = _loader(n=12, batch=2)
+    fresh.load_state_dict(saved)
+    assert [b.tolist() for b in fresh] == full[4:]
+    assert [b.tolist() for b in fresh] == full  # the skip applies to the restored epoch only
+    fresh.load_state_dict({"epoch": 0, "batches_done": 6})  # a finished epoch: start the next one whole
+    assert len(list(fresh)) == 6
+
+
+def test_resumable_loader_shards_over_ranks(monkeypatch):
+    batches = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(resumable, "_rank_and_world", lambda r=rank: (r, 2))
+        loader, _ = _loader(n=11, batch=2, drop_last=False)
+        batches[rank] = [i for b in loader for i in b.tolist()]
+        assert len(loader) == 3
+    assert len(batches[0]) == len(batches[1]) == 6
+    assert set(batches[0]) | set(batches[1]) == set(range(11))
+
+
+def test_color_masks_mixes_object_colours_by_mask_value():
+    masks = torch.zeros(3, 4, 4)
+    masks[0, :2] = 1.0
+    masks[1, 1:3] = 0.5
+    labels = torch.tensor([5, 9, 0])  # the last slot is padding
+    image = color_masks(masks, labels)
+    c5, c9 = torch.tensor(object_color(5)).float(), torch.tensor(object_color(9)).float()
+    torch.testing.assert_close(image[:, 0, 0].float(), c5.round())
+    torch.testing.assert_close(image[:, 1, 0].float(), ((c5 + 0.5 * c9) / 1.5).round())
+    torch.testing.assert_close(image[:, 2, 0].float(), (0.5 * c9).round())
+    assert image[:, 3].sum() == 0
+
+
+def test_sample_grid_has_four_upscaled_tiles_per_layout():
+    b, o, r = 2, 3, 32
+    labels = torch.tensor([[1, 2, 0], [3, 0, 0]])
+    boxes = torch.tensor([[[0.1, 0.1, 0.5, 0.5]] * 3] * 2)
+    grid = sample_grid(torch.zeros(b, 3, r, r), torch.zeros(b, 3, r, r), torch.rand(b, o, r, r),
+                       torch.rand(b, o, r, r), labels, boxes, min_size=64)
+    assert grid.dtype == torch.uint8 and grid.shape == (3, 2 + b * 66, 2 + 4 * 66)
+
+
+def test_wandb_goes_online_only_with_credentials(monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert not wandb_logged_in() and wandb_mode("auto") == "offline"
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    assert wandb_logged_in() and wandb_mode("auto") == "online"
+    (tmp_path / "netrc").write_text("machine example.com\n  login user\n  password abc\n")
+    assert wandb_mode("auto") == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_mode("auto") == "online"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert wandb_mode("auto") == "offline" and wandb_mode("online") == "online"
+    with pytest.raises(ValueError, match="logger.wandb.mode"):
+        wandb_mode("sometimes")
+
+
+def test_sync_batchnorm_only_on_gpu_processes(monkeypatch):
+    from lama.training import LamaGAN
+
+    class FakeTrainer:
+        world_size = 2
+        datamodule = None
+
+        class strategy:  # noqa: N801 - mimics trainer.strategy
+            class root_device:  # noqa: N801
+                type = "cuda"
+
+    module = LamaGAN(resolution=64, num_classes=5, ch=4)
+    monkeypatch.setattr(LamaGAN, "trainer", property(lambda self: FakeTrainer))
+    module.setup("fit")
+    kinds = {type(m).__name__ for m in module.G.modules()}
+    assert "SyncBatchNorm" in kinds and "BatchNorm2d" not in kinds
+    assert not any(type(m).__name__ == "SyncBatchNorm" for m in module.D.modules())
+
+
+@pytest.mark.slow
+def test_wandb_logger_without_credentials_runs_offline_and_never_prompts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from lama.training.loggers import wandb_logger\n"
+        f"lg = wandb_logger(project='lama', save_dir={str(tmp_path / 'run')!r})\n"
+        "lg.log_metrics({'train/d_loss': 1.0}, step=0)\n"
+        "lg.experiment.finish()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "netrc"))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
