@@ -1,9 +1,19 @@
 """Sampling: the truncation rule of the spec, per-sample latents, determinism for a seed."""
 
+import pytest
 import torch
 from torch import nn
 
 from lama.sampling import sample_latents, sample_layouts, sample_seed, truncated_normal
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, two threads per process are several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_truncation_replaces_each_large_component_once_with_a_fresh_draw():
@@ -96,8 +106,6 @@ def test_real_generator_is_deterministic_for_a_seed_and_leaves_global_rng_alone(
 
 def test_layout_file_in_pixels_or_fractions_json_or_yaml(tmp_path):
     import json
-
-    import pytest
 
     from lama.layout import PAD_LABEL, LayoutError
     from lama.layout_file import read_layout_file
