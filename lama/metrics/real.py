@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from lama.metrics.images import MappedImages
+from lama.metrics.images import to_uint8
 
 
 class RealLayouts:
@@ -41,7 +41,19 @@ class RealLayouts:
         """(O, R, R) {0, 1} true instance masks of a real image."""
         return torch.as_tensor(self.dataset.masks(self._position(image_id)), dtype=torch.float32)
 
-    def images(self, image_ids: Sequence[int]) -> MappedImages:
+    def images(self, image_ids: Sequence[int]) -> Dataset:
         """The real images of `image_ids` as a dataset of (3, R, R) uint8 tensors."""
-        positions = [self._position(i) for i in image_ids]
-        return MappedImages(lambda k: self.dataset[positions[k]]["image"], len(positions))
+        return ItemImages(self.dataset, [self._position(i) for i in image_ids])
+
+
+class ItemImages(Dataset):
+    """dataset[positions[k]]["image"] ([-1, 1]) as uint8; picklable, so loader workers can use it."""
+
+    def __init__(self, dataset: Dataset, positions: Sequence[int]):
+        self.dataset, self.positions = dataset, list(positions)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return to_uint8(self.dataset[self.positions[k]]["image"])
