@@ -54,9 +54,11 @@ class EvalInputs:
         return list(dict.fromkeys(r.image_id for r in self.records))
 
     def fakes(self) -> ImageFiles:
+        """Every generated image, (3, R, R) uint8, in manifest order."""
         return ImageFiles([r.file for r in self.records])
 
     def real_images(self):
+        """The real image of each distinct layout id, (3, R, R) uint8, in real_ids order."""
         return self.real.images(self.real_ids)
 
     def real_layouts(self) -> tuple[list[list[int]], list[list[list[float]]]]:
