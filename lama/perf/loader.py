@@ -70,11 +70,18 @@ def images_per_s(dataset: Dataset, batch: int, workers: int, epochs: int = 1) ->
 def loader_throughput(
     work_dir: Path, count: int, resolution: int, batch: int, workers: int, seed: int = 0
 ) -> dict[str, float]:
-    """Write `count` JPEGs and their cache under work_dir, then time both loaders over them."""
+    """Write `count` JPEGs and their cache under work_dir, then time both loaders over them.
+    Timed with one torch intra-op thread, as inside a DataLoader worker process: with more, the
+    collate's small copies wait tens of milliseconds for busy threads on a loaded CPU."""
     image_dir = work_dir / "jpeg"
     names = write_photos(image_dir, count, seed=seed)
     cache = ImageCache(write_image_cache(image_dir, names, work_dir / "cache", resolution, progress=False))
-    decode = images_per_s(DecodeDataset(image_dir, names, resolution), batch, workers)
-    # The cached pass is short: run several epochs so the clock resolution does not matter.
-    cached = images_per_s(CachedDataset(cache), batch, workers, epochs=5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        decode = images_per_s(DecodeDataset(image_dir, names, resolution), batch, workers)
+        # The cached pass is short: run several epochs so the clock resolution does not matter.
+        cached = images_per_s(CachedDataset(cache), batch, workers, epochs=5)
+    finally:
+        torch.set_num_threads(threads)
     return {"loader_images_per_s_decode": decode, "loader_images_per_s_cached": cached}
