@@ -9,7 +9,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lama.checkpoint import save_generator
 from lama.tasks import TaskError
@@ -66,6 +66,16 @@ def _optimized_value(cfg: DictConfig, trainer: pl.Trainer) -> float:
     return float(value)
 
 
+def _ddp_strategy(cfg: DictConfig) -> None:
+    """Several devices need DDP that finds unused parameters (each backward pass reaches only G or
+    only D, and D's object branch can skip a path); Lightning's plain ddp would fail at step 2."""
+    strategy = cfg.trainer.get("strategy", "auto")
+    devices = cfg.trainer.get("devices", 1)
+    if strategy in ("auto", "ddp") and devices not in (1, "1", [0]):
+        with open_dict(cfg):
+            cfg.trainer.strategy = "ddp_find_unused_parameters_true"
+
+
 def _resume_path(cfg: DictConfig) -> str | None:
     path = cfg.get("ckpt_path")
     if path is None:
@@ -104,6 +114,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     callbacks = _val_fid(cfg) + _instantiate_group(cfg.get("callbacks"))
     loggers = _instantiate_group(cfg.get("logger"))
     _argv_for_ddp_children()
+    _ddp_strategy(cfg)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
