@@ -68,3 +68,9 @@ def test_bench_prints_the_record_as_last_line(capsys, tmp_path):
 def test_bad_settings_are_task_errors(override, message, tmp_path):
     with pytest.raises(TaskError, match=message):
         run_task(_cfg([*TINY, override], tmp_path))
+
+
+def test_defaults_are_the_issue_workload(tmp_path):
+    bench = _cfg(["task=bench"], tmp_path).bench
+    assert (bench.resolution, bench.batch, bench.ch, bench.objects, bench.num_classes) == (64, 4, 64, 8, 184)
+    assert bench.fast.bf16 and bench.fast.channels_last
