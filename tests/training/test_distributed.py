@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from lama.checkpoint import read_generator_record
@@ -36,3 +37,18 @@ def test_multirun_over_lama_true_false_gives_two_runs(tmp_path, synthetic_dir):
     assert flags == [True, False]
     for job in jobs:
         assert (job / "checkpoints" / "last.ckpt").is_file() and list((job / "samples").glob("iter_*.png"))
+
+
+@pytest.mark.slow
+def test_multirun_with_two_process_ddp_starts_one_job_per_override(tmp_path, synthetic_dir):
+    # Lightning re-runs sys.argv for rank 1; inside a multirun that must be this job, not the sweep
+    args = ["-m", "model.lama=true,false", "trainer=ddp_cpu", *tiny_overrides(synthetic_dir, batches=2)]
+    proc = run_py(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (sweep,) = sorted((tmp_path / "train" / "multiruns").iterdir())
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job, lama in zip(jobs, (True, False)):
+        assert read_generator_record(job / "generator.pt")["hparams"]["lama"] is lama
+        state = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        assert len(state["lama_training"]["rng_states"]) == 2
