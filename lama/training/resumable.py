@@ -40,7 +40,7 @@ class ResumableLoader:
         # (current epoch, batches of it trained on): read from the training module, because the
         # trainer's fetcher prefetches ahead of training and the epoch is restored before iteration
         self.clock = clock
-        self._skip = 0
+        self._skip: tuple[int, int] | None = None  # (epoch, batches to skip) after a restore
 
     def _per_rank(self) -> int:
         _, world = _rank_and_world()
@@ -60,8 +60,9 @@ class ResumableLoader:
 
     def __iter__(self) -> Iterator[Any]:
         # a generator: nothing runs until the first batch is asked for, after state/epoch are set
-        epoch, skip = self.clock()[0], self._skip
-        self._skip = 0
+        epoch = self.clock()[0]
+        skip = self._skip[1] if self._skip is not None and self._skip[0] == epoch else 0
+        self._skip = None
         indices = self._indices(epoch)
         batches = [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
@@ -88,9 +89,8 @@ class ResumableLoader:
         return {"epoch": int(epoch), "batches_done": int(done)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Skip the batches already trained on in the restored epoch (none after a finished epoch)."""
-        done = int(state["batches_done"])
-        self._skip = done if done < len(self) else 0
+        """Skip the batches already trained on, if training continues in that same epoch."""
+        self._skip = (int(state["epoch"]), int(state["batches_done"]))
 
 
 class ResumableDataModule(pl.LightningDataModule):
