@@ -3,11 +3,13 @@ sample grids into the run directory; `ckpt_path=.../last.ckpt` resumes exactly."
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -76,6 +78,16 @@ def _ddp_strategy(cfg: DictConfig) -> None:
             cfg.trainer.strategy = "ddp_find_unused_parameters_true"
 
 
+def _leave_distributed(environ: dict[str, str]) -> None:
+    """Close the process group and drop the variables Lightning's DDP launcher set (LOCAL_RANK,
+    WORLD_SIZE, MASTER_PORT...), so the next job of a multirun starts its own processes again."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    for key in set(os.environ) - set(environ):
+        del os.environ[key]
+    os.environ.update(environ)
+
+
 def _resume_path(cfg: DictConfig) -> str | None:
     path = cfg.get("ckpt_path")
     if path is None:
@@ -120,10 +132,13 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     data = ResumableDataModule(datamodule, seed=int(cfg.get("seed") or 0), clock=module.data_clock)
 
+    environ = dict(os.environ)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except NonFiniteLossError as err:
         raise TaskError(str(err)) from None
+    finally:
+        _leave_distributed(environ)
 
     outputs: dict[str, Any] = {"run_dir": str(run_dir)}
     if trainer.global_rank != 0:

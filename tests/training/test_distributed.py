@@ -42,7 +42,7 @@ def test_multirun_over_lama_true_false_gives_two_runs(tmp_path, synthetic_dir):
 @pytest.mark.slow
 def test_multirun_with_two_process_ddp_starts_one_job_per_override(tmp_path, synthetic_dir):
     # Lightning re-runs sys.argv for rank 1; inside a multirun that must be this job, not the sweep
-    args = ["-m", "model.lama=true,false", "trainer=ddp_cpu", *tiny_overrides(synthetic_dir, batches=2)]
+    args = ["-m", "model.lama=true,false", *tiny_overrides(synthetic_dir, batches=2), "trainer=ddp_cpu"]
     proc = run_py(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     (sweep,) = sorted((tmp_path / "train" / "multiruns").iterdir())
