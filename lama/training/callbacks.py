@@ -19,11 +19,13 @@ class SampleGrid(pl.Callback):
     `num_layouts` layouts of the first training batch with fixed latents: PNG under `dirpath`
     (samples/iter_XXXXXXX.png and samples/latest.png) and an image in the TensorBoard/W&B logger."""
 
-    def __init__(self, dirpath: str, every_n_iterations: int = 500, num_layouts: int = 8, seed: int = 0) -> None:
+    def __init__(
+        self, dirpath: str, every_n_iterations: int = 500, num_layouts: int = 8, seed: int | None = 0
+    ) -> None:
         self.dirpath = Path(dirpath)
         self.every = int(every_n_iterations)
         self.num_layouts = int(num_layouts)
-        self.seed = int(seed)
+        self.seed = int(seed or 0)
         self.batch: dict[str, torch.Tensor] | None = None
         self.last_path: Path | None = None
 
