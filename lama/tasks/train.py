@@ -114,6 +114,7 @@ def _evaluate(cfg: DictConfig, generator_path: Path) -> Any:
 def run(cfg: DictConfig) -> dict[str, Any] | float:
     """Train; returns the paths of what was written (run dir, checkpoints, generator, samples), or
     the value of cfg.optimized_metric when a sweep asks for one."""
+    from lama.datamodules.common import DataError
     from lama.training import LamaGAN, NonFiniteLossError, ResumableDataModule
 
     if cfg.get("seed") is not None:
@@ -135,7 +136,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     environ = dict(os.environ)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, DataError) as err:  # a diverged run, or missing/bad data: one clear line
         raise TaskError(str(err)) from None
     finally:
         _leave_distributed(environ)
