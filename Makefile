@@ -14,7 +14,7 @@ help: ## List the targets
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install lama in editable mode with the dev tools (no-op when up to date)
