@@ -43,7 +43,6 @@ def _cfg(overrides, run_dir):
         return compose(config_name="config", overrides=[*overrides, f"paths.run_dir={run_dir}"])
 
 
-@pytest.mark.slow  # several full training iterations: about a minute on 2 busy cores
 def test_bench_prints_the_record_as_last_line(capsys, tmp_path):
     run_task(_cfg(TINY, tmp_path))
     last = capsys.readouterr().out.strip().splitlines()[-1]
