@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -26,3 +27,13 @@ def realdata_dir() -> Path:
             f"genuine COCO/VG sample files not found at {REALDATA} (only CI and developers have ../shared)"
         )
     return REALDATA
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread per test: the tensors are tiny, and on a 2-core machine torch's thread pool
+    (OpenMP spinning) makes them several times slower, not faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

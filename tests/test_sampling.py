@@ -7,15 +7,6 @@ from torch import nn
 from lama.sampling import sample_latents, sample_layouts, sample_seed, truncated_normal
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads per process are several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_truncation_replaces_each_large_component_once_with_a_fresh_draw():
     t = 1.0
     z = truncated_normal((64, 128), t, torch.Generator().manual_seed(3))

@@ -60,11 +60,3 @@ def random_images(n: int, size: int, seed: int, offset: float = 0.0) -> torch.Te
     images = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
     return ((images * 0.8 + offset).clamp(0, 1) * 255).round().to(torch.uint8)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads per process are several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

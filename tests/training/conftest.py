@@ -75,11 +75,3 @@ def synthetic_dir(tmp_path_factory) -> Path:
     """A data dir shared by the tests (each resolution's scenes are generated on first use)."""
     return tmp_path_factory.mktemp("lama_data")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spinning makes 2 threads many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
