@@ -10,13 +10,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lama.datamodules.cache import ImageCache
 from lama.datamodules.common import UNREADABLE, BadImageCounter, DataError, to_unit_tensor
 from lama.layout import flip_boxes
 
 
 class LayoutDataset(Dataset):
-    """Base class: subclasses set `num_images`, `num_slots` and implement `image_path`,
-    `read_image` and `layout`; this class adds flipping, masks and bad-image skipping."""
+    """Base class: subclasses set `num_images`, `num_slots`, `image_dir`, `prepare_cmd` and implement
+    `image_name`, `read_image` and `layout`; this class adds flipping, masks, bad-image skipping and
+    reading through an image cache (lama.datamodules.cache) instead of decoding."""
+
+    prepare_cmd = "python run.py task=prepare"
+    image_dir: Path
+    jpeg_draft: bool = False
 
     def __init__(self, resolution: int, flip: bool, return_masks: bool, max_bad_images: int) -> None:
         if int(resolution) <= 0:
@@ -26,14 +32,19 @@ class LayoutDataset(Dataset):
         self.return_masks = bool(return_masks)
         self.bad_images = BadImageCounter(max_bad_images)
         self.class_names: list[str] = []
+        self.image_cache: ImageCache | None = None
 
     # -- to implement ---------------------------------------------------------------------------
     num_images: int
     num_slots: int
 
-    def image_path(self, i: int) -> Path:  # pragma: no cover - abstract
-        """Path of image number `i` (unflipped index)."""
+    def image_name(self, i: int) -> str:  # pragma: no cover - abstract
+        """File name of image number `i` (unflipped index), relative to `image_dir`."""
         raise NotImplementedError
+
+    def image_path(self, i: int) -> Path:
+        """Path of image number `i` (unflipped index)."""
+        return self.image_dir / self.image_name(i)
 
     def read_image(self, i: int) -> np.ndarray:  # pragma: no cover - abstract
         """(R, R, 3) uint8 array of image `i`; raises OSError-like errors when unreadable."""
@@ -51,6 +62,34 @@ class LayoutDataset(Dataset):
         raise DataError(f"{type(self).__name__} has no instance masks (return_masks=True is not supported)")
 
     # -- shared behaviour -------------------------------------------------------------------------
+    def image_names(self) -> list[str]:
+        """File names (relative to image_dir) of every image, in index order: what a cache must hold."""
+        return [self.image_name(i) for i in range(self.num_images)]
+
+    def use_image_cache(self, cache_dir: str | Path | None) -> None:
+        """Read images from the cache at cache_dir (None: decode again). DataError, naming the cache and
+        the prepare command, when it is of another resolution or JPEG mode, lacks an image of this
+        dataset, or was written from files that have changed since."""
+        if cache_dir is None:
+            self.image_cache = None
+            return
+        try:
+            cache = ImageCache(cache_dir, self.resolution)
+        except DataError as err:
+            raise DataError(f"{err} (write it with `{self.prepare_cmd}`)") from None
+        if cache.draft != self.jpeg_draft:
+            raise DataError(
+                f"image cache {cache.cache_dir} was written with jpeg_draft={cache.draft}, the dataset uses "
+                f"jpeg_draft={self.jpeg_draft}; point image_cache at the matching cache or rerun `{self.prepare_cmd}`"
+            )
+        cache.check_source(self.image_dir, self.image_names(), self.prepare_cmd)
+        self.image_cache = cache
+
+    def _read(self, i: int) -> np.ndarray:
+        if self.image_cache is not None:
+            return self.image_cache.uint8_by_name(self.image_name(i))
+        return self.read_image(i)
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
@@ -67,7 +106,7 @@ class LayoutDataset(Dataset):
         for step in range(self.num_images):
             i = (base + step) % self.num_images
             try:
-                image = self.read_image(i)
+                image = self._read(i)
             except UNREADABLE as err:
                 self.bad_images.record(self.image_path(i), err)
                 continue

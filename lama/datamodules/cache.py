@@ -23,11 +23,27 @@ from lama.datamodules.common import UNREADABLE, DataError, load_image, to_unit_t
 
 FORMAT = "lama-image-cache-v1"
 INDEX = "index.json"
+FINGERPRINT_FILES = 16  # source files whose size and mtime are recorded, to notice regenerated images
 
 
 def cache_name(split: str, resolution: int, draft: bool = False) -> str:
     """Directory name of a split's cache; everything that changes the pixels is in the name."""
     return f"{split}_{int(resolution)}px{'_draft' if draft else ''}"
+
+
+def fingerprint(image_dir: Path, file_names: Sequence[str]) -> dict[str, list[int]]:
+    """[size in bytes, mtime in ns] of up to FINGERPRINT_FILES evenly spaced source files (absent ones
+    are left out): cheap to check at load time, and it changes when a dataset is regenerated in place."""
+    names = [str(n) for n in file_names]
+    step = max(1, len(names) // FINGERPRINT_FILES)
+    prints = {}
+    for name in names[::step][:FINGERPRINT_FILES]:
+        try:
+            stat = (Path(image_dir) / name).stat()
+        except OSError:
+            continue
+        prints[name] = [stat.st_size, stat.st_mtime_ns]
+    return prints
 
 
 def write_image_cache(
@@ -47,7 +63,7 @@ def write_image_cache(
     names = [str(n) for n in file_names]
     if shard_size <= 0:
         raise DataError(f"shard_size must be positive, got {shard_size}")
-    if is_complete(out_dir, names, resolution):
+    if is_complete(out_dir, names, resolution, image_dir):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -79,8 +95,9 @@ def write_image_cache(
             "format": FORMAT,
             "resolution": int(resolution),
             "draft": bool(draft),
-            "image_dir": str(image_dir),
+            "image_dir": str(image_dir.resolve()),
             "file_names": names,
+            "fingerprint": fingerprint(image_dir, names),
             "shard_sizes": shard_sizes,
             "unreadable": unreadable,
         }
@@ -111,13 +128,21 @@ def _read_index(cache_dir: Path) -> dict:
     return index
 
 
-def is_complete(cache_dir: Path, file_names: Iterable[str], resolution: int) -> bool:
-    """Whether cache_dir holds a finished cache of exactly these files at this resolution."""
+def is_complete(
+    cache_dir: Path, file_names: Iterable[str], resolution: int, image_dir: Path | None = None
+) -> bool:
+    """Whether cache_dir holds a finished cache of exactly these files at this resolution (and, when
+    image_dir is given, of the files now in image_dir: same directory, unchanged sizes and mtimes)."""
     try:
         index = _read_index(cache_dir)
     except DataError:
         return False
-    return index["resolution"] == int(resolution) and index["file_names"] == [str(n) for n in file_names]
+    same = index["resolution"] == int(resolution) and index["file_names"] == [str(n) for n in file_names]
+    if same and image_dir is not None:
+        same = index.get("image_dir") == str(Path(image_dir).resolve()) and index.get(
+            "fingerprint"
+        ) == fingerprint(image_dir, index["file_names"])
+    return same
 
 
 class ImageCache:
@@ -132,6 +157,9 @@ class ImageCache:
             raise DataError(
                 f"image cache {self.cache_dir} holds {self.resolution} px images, but {resolution} px were asked for"
             )
+        self.draft = bool(index.get("draft", False))
+        self.image_dir: str | None = index.get("image_dir")
+        self._fingerprint: dict[str, list[int]] = index.get("fingerprint", {})
         self.file_names: list[str] = index["file_names"]
         self._position = {name: i for i, name in enumerate(self.file_names)}
         self._unreadable = set(index["unreadable"])
@@ -145,12 +173,44 @@ class ImageCache:
     def __contains__(self, name: str) -> bool:
         return name in self._position
 
+    def check_source(self, image_dir: Path, file_names: Iterable[str], prepare_cmd: str) -> None:
+        """Raise DataError (naming this cache and `prepare_cmd`) unless the cache holds every one of
+        `file_names` and those source files in image_dir are the ones it was written from."""
+        hint = f"delete {self.cache_dir} or rerun `{prepare_cmd}` to rewrite it"
+        missing = [n for n in file_names if n not in self._position]
+        if missing:
+            raise DataError(
+                f"stale image cache {self.cache_dir}: {len(missing)} image(s) of the dataset are not in it "
+                f"(first: {missing[0]}); {hint}"
+            )
+        for name, (size, mtime) in self._fingerprint.items():
+            try:
+                stat = (Path(image_dir) / name).stat()
+            except OSError:
+                continue  # sources absent (e.g. only the cache was copied): nothing to compare
+            if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+                raise DataError(
+                    f"stale image cache {self.cache_dir}: {Path(image_dir) / name} changed after the cache "
+                    f"was written; {hint}"
+                )
+        self._open()  # missing or truncated shards fail here, not in a loader worker mid-epoch
+
     def _open(self) -> list[np.ndarray]:
         if self._shards is None:
-            self._shards = [
-                np.load(self.cache_dir / f"shard_{k:05d}.npy", mmap_mode="r")
-                for k in range(len(self._shard_sizes))
-            ]
+            shards = []
+            for k, size in enumerate(self._shard_sizes):
+                path = self.cache_dir / f"shard_{k:05d}.npy"
+                try:
+                    shard = np.load(path, mmap_mode="r")
+                except (OSError, ValueError) as err:
+                    raise DataError(f"corrupt image cache {self.cache_dir}: cannot read {path.name} ({err}); "
+                                    "delete the directory and rerun task=prepare") from None
+                if shard.dtype != np.uint8 or shard.shape != (size, self.resolution, self.resolution, 3):
+                    raise DataError(f"corrupt image cache {self.cache_dir}: {path.name} holds {shard.dtype} "
+                                    f"{shard.shape}, the index says ({size}, {self.resolution}, "
+                                    f"{self.resolution}, 3) uint8; delete the directory and rerun task=prepare")
+                shards.append(shard)
+            self._shards = shards
         return self._shards
 
     def uint8(self, i: int) -> np.ndarray:

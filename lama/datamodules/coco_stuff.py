@@ -50,6 +50,8 @@ class CocoStuff(LayoutDataset):
     category name ('' for unused ids). `flip=True` doubles the length (second half mirrored).
     `stuff_challenge=True` reads the deprecated 2017 stuff-challenge annotations from
     `annotations/stuff_challenge/stuff_{split}2017.json` instead of the full COCO-Stuff 2017 ones.
+    `image_cache` (a directory written by lama.datamodules.cache, see `task=prepare`) serves the
+    resized uint8 images instead of decoding them, pixel for pixel the same.
     `cache=True` keeps the filtered layouts in `annotations/.lama_layouts_*.json` (keyed by the
     filter and the source files' size and mtime), so later runs skip parsing the large JSON files.
     """
@@ -69,10 +71,12 @@ class CocoStuff(LayoutDataset):
         max_bad_images: int = 100,
         jpeg_draft: bool = False,
         cache: bool = True,
+        image_cache: str | Path | None = None,
     ) -> None:
         super().__init__(resolution, flip, return_masks, max_bad_images)
         if split not in SPLITS:
             raise DataError(f"unknown COCO-Stuff split {split!r}; choose one of {', '.join(SPLITS)}")
+        self.prepare_cmd = PREPARE_CMD
         self.root = require_path(Path(root), PREPARE_CMD, "COCO-Stuff root directory")
         self.split = split
         self.num_slots = int(max_objects)
@@ -101,12 +105,13 @@ class CocoStuff(LayoutDataset):
         self.num_images = len(self.image_ids)
         if self.num_images == 0:
             raise DataError(f"no image of {instances_path} passes the layout filter ({min_objects}..{max_objects} objects)")
+        self.use_image_cache(image_cache)
 
     def image_id(self, i: int) -> int:
         return int(self.image_ids[i])
 
-    def image_path(self, i: int) -> Path:
-        return self.image_dir / self._images[self.image_ids[i]]["file_name"]
+    def image_name(self, i: int) -> str:
+        return str(self._images[self.image_ids[i]]["file_name"])
 
     def read_image(self, i: int) -> np.ndarray:
         image, _ = load_image(self.image_path(i), self.resolution, draft=self.jpeg_draft)

@@ -4,6 +4,7 @@ workers, pinned memory, persistent workers; Lightning injects DistributedSampler
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class LayoutDataModule(pl.LightningDataModule):
         generate: Mapping | None = None,
         download: Mapping | None = None,
         prep: Mapping | None = None,
+        image_cache: str | Path | None = "auto",
+        image_cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         if name not in SPLITS:
@@ -74,13 +77,50 @@ class LayoutDataModule(pl.LightningDataModule):
         self.generate_kwargs = _plain(generate)
         self.download = _plain(download)
         self.prep = _plain(prep)
+        # image_cache: "auto" = the cache under image_cache_dir when task=prepare wrote one, else decode;
+        # None = always decode; a directory = the caches there (one per split), which must exist.
+        self.image_cache = None if image_cache in (None, "null", "none", "") else str(image_cache)
+        self.image_cache_dir = Path(image_cache_dir) if image_cache_dir else self.root / ".image_cache"
         self.train_dataset: LayoutDataset | None = None
         self.val_dataset: LayoutDataset | None = None
         self.test_dataset: LayoutDataset | None = None
 
     # -- datasets ---------------------------------------------------------------------------------
-    def make_dataset(self, stage: str, flip: bool = False) -> LayoutDataset:
-        """The dataset serving `stage` (train | val | test), built from this module's settings."""
+    def cache_path(self, split: str) -> Path | None:
+        """Directory of the image cache of a file split (where task=prepare writes it); None when off."""
+        from lama.datamodules.cache import cache_name
+
+        if self.image_cache is None:
+            return None
+        base = self.image_cache_dir if self.image_cache == "auto" else Path(self.image_cache)
+        return base / cache_name(split, self.resolution, bool(self.dataset_kwargs.get("jpeg_draft", False)))
+
+    def _attach_cache(self, dataset: LayoutDataset, split: str) -> None:
+        path = self.cache_path(split)
+        if path is None:
+            return
+        if self.image_cache != "auto":
+            dataset.use_image_cache(path)  # an explicit directory must hold a valid cache
+            return
+        from lama.datamodules.cache import INDEX, ImageCache
+
+        if not (path / INDEX).is_file():
+            return  # auto: no cache written yet, decode
+        source = ImageCache(path).image_dir
+        if source is not None and Path(source) != Path(dataset.image_dir).resolve():
+            warnings.warn(
+                f"image cache {path} was written from {source}, not from {dataset.image_dir}; decoding "
+                f"instead (rerun `{dataset.prepare_cmd}` to cache this dataset)",
+                stacklevel=3,
+            )
+            return
+        dataset.use_image_cache(path)
+
+    def make_dataset(
+        self, stage: str, flip: bool = False, use_cache: bool = True, check_classes: bool = True
+    ) -> LayoutDataset:
+        """The dataset serving `stage` (train | val | test), built from this module's settings, reading
+        through the image cache when one is configured (use_cache=False: always decode)."""
         split = SPLITS[self.name][stage]
         common = {"root": self.root, "split": split, "resolution": self.resolution, "flip": flip}
         if self.name == "vg":
@@ -91,11 +131,13 @@ class LayoutDataModule(pl.LightningDataModule):
             from lama.datamodules.coco_stuff import CocoStuff
 
             dataset = CocoStuff(**common, return_masks=self.return_masks, **self.dataset_kwargs)
-        if dataset.num_classes != self.num_classes:
+        if check_classes and dataset.num_classes != self.num_classes:
             raise DataError(
                 f"data.num_classes={self.num_classes} but the {self.name} {split} files define "
                 f"{dataset.num_classes} classes; fix configs/data/{self.name}.yaml"
             )
+        if use_cache:
+            self._attach_cache(dataset, split)
         return dataset
 
     def prepare_data(self) -> None:

@@ -34,7 +34,8 @@ def select_objects(num_objects: int, subjects: list[int], objects: list[int], ma
 class VisualGenome(LayoutDataset):
     """VG layouts: items with image (3,R,R) in [-1,1], labels (11,), boxes (11,4) as fractions of
     the image size, image_id. `root` holds {split}.h5, vocab.json and the image folders
-    (VG_100K/, VG_100K_2/); `image_dir` overrides where the images are."""
+    (VG_100K/, VG_100K_2/); `image_dir` overrides where the images are; `image_cache` (a directory
+    written by lama.datamodules.cache, see `task=prepare`) serves the resized images instead."""
 
     def __init__(
         self,
@@ -47,12 +48,14 @@ class VisualGenome(LayoutDataset):
         max_bad_images: int = 100,
         image_dir: str | Path | None = None,
         jpeg_draft: bool = False,
+        image_cache: str | Path | None = None,
     ) -> None:
         super().__init__(resolution, flip, return_masks, max_bad_images)
         if split not in SPLITS:
             raise DataError(f"unknown Visual Genome split {split!r}; choose one of {', '.join(SPLITS)}")
         if return_masks:
             raise DataError("Visual Genome has no instance masks; use return_masks=false with data=vg")
+        self.prepare_cmd = PREPARE_CMD
         self.root = require_path(Path(root), PREPARE_CMD, "Visual Genome directory")
         self.split = split
         self.image_dir = Path(image_dir) if image_dir else self.root
@@ -66,6 +69,7 @@ class VisualGenome(LayoutDataset):
         if self.class_names[:1] != ["__image__"]:
             raise DataError(f"{self.root / 'vocab.json'}: object 0 must be '__image__', got {self.class_names[:1]}")
         self._read_h5(require_path(self.root / f"{split}.h5", PREPARE_CMD))
+        self.use_image_cache(image_cache)
 
     def _read_h5(self, path: Path) -> None:
         needed = ("image_ids", "image_paths", "object_names", "object_boxes", "objects_per_image",
@@ -103,8 +107,8 @@ class VisualGenome(LayoutDataset):
     def image_id(self, i: int) -> int:
         return self.image_ids[i]
 
-    def image_path(self, i: int) -> Path:
-        return self.image_dir / self.image_paths[i]
+    def image_name(self, i: int) -> str:
+        return self.image_paths[i]
 
     def read_image(self, i: int) -> np.ndarray:
         image, _ = load_image(self.image_path(i), self.resolution, draft=self.jpeg_draft)

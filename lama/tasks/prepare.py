@@ -1,5 +1,6 @@
 """`python run.py task=prepare data=synthetic|coco_stuff|vg`: generate the synthetic scenes, or
-download (resumable, verified), extract and build what the COCO-Stuff / Visual Genome loaders need."""
+download (resumable, verified), extract and build what the COCO-Stuff / Visual Genome loaders need;
+then cache every split's images resized to the training resolution (data.image_cache, see cache.py)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,41 @@ def run(cfg: DictConfig) -> dict:
     """Prepare the dataset named by cfg.data.name under cfg.data.root; returns a summary."""
     data = cfg.data
     name = data.get("name")
+    steps = {"synthetic": lambda: _synthetic(data, int(cfg.resolution)), "coco_stuff": lambda: _coco_stuff(data),
+             "vg": lambda: _vg(data)}  # fmt: skip
+    if name not in steps:
+        raise TaskError(f"task=prepare does not know data.name={name!r}; choose data=synthetic, coco_stuff or vg")
     try:
-        if name == "synthetic":
-            return _synthetic(data, int(cfg.resolution))
-        if name == "coco_stuff":
-            return _coco_stuff(data)
-        if name == "vg":
-            return _vg(data)
+        summary = steps[name]()
+        summary["image_caches"] = write_caches(data)
     except DataError as err:
         raise TaskError(str(err)) from None
-    raise TaskError(f"task=prepare does not know data.name={name!r}; choose data=synthetic, coco_stuff or vg")
+    return summary
+
+
+def write_caches(data: DictConfig) -> dict[str, str]:
+    """Write the image cache of every split the data module serves (train, val[, test]) where
+    data.image_cache points (nothing when it is null); returns {split: cache directory}."""
+    from hydra.utils import instantiate
+
+    from lama.datamodules.cache import write_image_cache
+    from lama.datamodules.datamodule import SPLITS
+
+    datamodule = instantiate(data)
+    written: dict[str, str] = {}
+    if datamodule.image_cache is None:
+        print("data.image_cache=null: no image cache written (the loaders decode every image)")
+        return written
+    for stage, split in SPLITS[datamodule.name].items():
+        if split in written:
+            continue  # test = val for COCO-Stuff and synthetic
+        dataset = datamodule.make_dataset(stage, use_cache=False, check_classes=False)
+        out = datamodule.cache_path(split)
+        write_image_cache(dataset.image_dir, dataset.image_names(), out, datamodule.resolution,
+                          draft=dataset.jpeg_draft)  # fmt: skip
+        print(f"image cache of {split} ({dataset.num_images} images at {datamodule.resolution} px): {out}")
+        written[split] = str(out)
+    return written
 
 
 def _section(data: DictConfig, key: str) -> dict:

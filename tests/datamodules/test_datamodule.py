@@ -21,6 +21,7 @@ def _cfg(tmp_path: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("config", overrides=list(overrides))
     OmegaConf.update(cfg, "paths.data_dir", str(tmp_path))
+    OmegaConf.update(cfg, "paths.cache_dir", str(tmp_path / "cache"))  # task=prepare writes image caches there
     return cfg
 
 
@@ -73,6 +74,7 @@ def test_prepare_task_synthetic(tmp_path: Path) -> None:
                "data.generate.num_val=2")  # fmt: skip
     summary = prepare(cfg)
     assert summary["num_train"] == 4 and (tmp_path / "synthetic_16px/annotations/stuff_val2017.json").is_file()
+    assert summary["image_caches"]["train"] == str(tmp_path / "cache/images/synthetic/train_16px")
 
 
 @pytest.mark.parametrize("name,classes", [("coco_stuff", 184), ("vg", 179)])

@@ -151,6 +151,7 @@ def test_prepare_coco_stuff_end_to_end(server: Server, tmp_path: Path, synthetic
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("config", overrides=["task=prepare", "data=coco_stuff", "resolution=32"])
     OmegaConf.update(cfg, "data.root", str(tmp_path / "coco"))
+    OmegaConf.update(cfg, "paths.cache_dir", str(tmp_path / "cache"))
     OmegaConf.update(cfg, "data.download.dir", str(tmp_path / "downloads"))
     OmegaConf.update(cfg, "data.download.archives", archives)
     summary = prepare(cfg)
@@ -176,6 +177,7 @@ def test_prepare_vg_end_to_end(server: Server, tmp_path: Path, realdata_dir: Pat
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("config", overrides=["task=prepare", "data=vg"])
     OmegaConf.update(cfg, "data.root", str(tmp_path / "vg"))
+    OmegaConf.update(cfg, "paths.cache_dir", str(tmp_path / "cache"))
     OmegaConf.update(cfg, "data.download.dir", str(tmp_path / "downloads"))
     OmegaConf.update(cfg, "data.download.archives", archives)
     low = {"min_object_instances": 10, "min_attribute_instances": 10, "min_relationship_instances": 5,
