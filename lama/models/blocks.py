@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+
+from lama.models.spectral import spectral_norm
 
 LRELU_SLOPE = 0.01
 
