@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,30 @@ from torch import nn
 
 from lama.checkpoint import LIGHTNING_KEY, generator_record
 from lama.models import build_discriminator, build_generator, init_weights, learnt_gates
+from lama.perf.fast import FastPath, isla_impl, prepare_images, prepare_module
 from lama.training.ema import ema_update, make_ema
 from lama.training.losses import d_hinge_loss, d_hinge_terms, g_hinge_loss, g_hinge_terms
 from lama.training.optim import build_optimizer
 from lama.training.rng import capture_rng_state, restore_rng_state
 
 STATE_KEY = "lama_training"
+FAST_KEYS = ("enabled", "bf16", "channels_last", "isla_impl")
+
+
+def fast_path(fast: Mapping[str, Any] | None) -> FastPath | None:
+    """The model.fast config ({enabled, bf16, channels_last, isla_impl}) as a FastPath; None = exact path
+    (float32, default memory format, the ISLA implementation lama.ops is set to)."""
+    fast = dict(fast or {})
+    unknown = set(fast) - set(FAST_KEYS)
+    if unknown:
+        raise ValueError(f"unknown model.fast key(s) {sorted(unknown)}; known: {', '.join(FAST_KEYS)}")
+    if not fast.get("enabled", False):
+        return None
+    impl = fast.get("isla_impl") or "auto"
+    if impl not in ("auto", "ref", "ext"):
+        raise ValueError(f"model.fast.isla_impl={impl!r}; choose auto, ref or ext")
+    return FastPath(bf16=bool(fast.get("bf16", True)), channels_last=bool(fast.get("channels_last", True)),
+                    isla_impl=impl)  # fmt: skip
 
 
 class NonFiniteLossError(RuntimeError):
@@ -41,7 +60,9 @@ class LamaGAN(pl.LightningModule):
 
     Per iteration: D on real images, G on fresh latents, D on the detached fakes, one D update; then,
     when the iteration index within the epoch exceeds `d_only_iters`, one G update on the same fakes.
-    `global_step` advances once per optimiser step, so iterations are counted in `self.iteration`."""
+    `global_step` advances once per optimiser step, so iterations are counted in `self.iteration`.
+    `fast={"enabled": True}` trains on the fast path (bf16 autocast of the forward passes, losses in
+    float32, channels_last networks and images, the chosen ISLA op); the default is the exact path."""
 
     def __init__(
         self,
@@ -60,6 +81,7 @@ class LamaGAN(pl.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         ema: Mapping[str, Any] | None = None,
         sync_batchnorm: bool = True,
+        fast: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"], logger=False)
@@ -87,6 +109,7 @@ class LamaGAN(pl.LightningModule):
         self.lr_mult_d = dict(lr_mult_d if lr_mult_d is not None else {"alpha": 0.2})
         self.scheduler = scheduler
         self.sync_batchnorm = bool(sync_batchnorm)
+        self.fast = fast_path(fast)
         self.class_names: list[str] | None = None
 
         self.iteration = 0  # GAN iterations done (one D step, maybe one G step each), over all epochs
@@ -120,6 +143,21 @@ class LamaGAN(pl.LightningModule):
                 rank_zero_warn("SyncBatchNorm needs GPUs; on CPU every process keeps its own BatchNorm statistics")
             else:
                 self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+        if self.fast is not None:
+            for net in (self.G, self.D, self.G_ema):
+                if net is not None:
+                    prepare_module(net, self.fast)
+
+    @contextlib.contextmanager
+    def _forward_context(self, device: torch.device) -> Iterator[None]:
+        """bf16 autocast and the ISLA implementation of the fast path; nothing on the exact path."""
+        if self.fast is None:
+            yield
+            return
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.fast.bf16), isla_impl(
+            self.fast.isla_impl
+        ):
+            yield
 
     def on_fit_start(self) -> None:
         # every rank was seeded alike (same initial weights); give each its own latents and noise.
@@ -173,14 +211,21 @@ class LamaGAN(pl.LightningModule):
         self._sync_schedulers()
         opt_g, opt_d = self.optimizers()
         images, labels, boxes = batch["image"], batch["labels"], batch["boxes"]
+        if self.fast is not None:
+            images = prepare_images(images, self.fast)
         g_step = batch_idx > self.d_only_iters
 
         # discriminator step (the authors' order: real pass, then latents, fakes, fake pass)
-        d_img_real, d_obj_real = self.D(images, boxes, labels)
-        z_obj = torch.randn(labels.shape[0], labels.shape[1], self.G.z_dim, device=images.device)
-        with torch.set_grad_enabled(g_step):
-            fakes = self.G(z_obj, boxes, labels)
-        d_img_fake, d_obj_fake = self.D(fakes.detach(), boxes, labels)
+        with self._forward_context(images.device):
+            d_img_real, d_obj_real = self.D(images, boxes, labels)
+            z_obj = torch.randn(labels.shape[0], labels.shape[1], self.G.z_dim, device=images.device)
+            with torch.set_grad_enabled(g_step):
+                fakes = self.G(z_obj, boxes, labels)
+            d_img_fake, d_obj_fake = self.D(fakes.detach(), boxes, labels)
+        # losses in float32 (a no-op on the exact path)
+        d_img_real, d_obj_real, d_img_fake, d_obj_fake = (
+            t.float() for t in (d_img_real, d_obj_real, d_img_fake, d_obj_fake)
+        )
         d_terms = d_hinge_terms(d_img_real, d_obj_real, d_img_fake, d_obj_fake)
         d_loss = d_hinge_loss(d_terms, self.lambda_obj, self.lambda_img)
         self._check_finite({"d_loss": d_loss, **d_terms}, batch_idx)
@@ -198,8 +243,9 @@ class LamaGAN(pl.LightningModule):
         # generator step on the same fakes, D frozen
         if g_step:
             self.toggle_optimizer(opt_g)
-            g_img_fake, g_obj_fake = self.D(fakes, boxes, labels)
-            g_terms = g_hinge_terms(g_img_fake, g_obj_fake)
+            with self._forward_context(images.device):
+                g_img_fake, g_obj_fake = self.D(fakes, boxes, labels)
+            g_terms = g_hinge_terms(g_img_fake.float(), g_obj_fake.float())
             g_loss = g_hinge_loss(g_terms, self.lambda_obj, self.lambda_img)
             self._check_finite({"g_loss": g_loss, **g_terms}, batch_idx)
             opt_g.zero_grad(set_to_none=True)
