@@ -33,8 +33,8 @@ class DFirstBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-    """clamp(a) * pool(conv(LReLU(conv(LReLU(x))))) + shortcut, the shortcut being pool(conv1x1(x)) when
-    the channels change or the block downsamples, x otherwise."""
+    """clamp(a) * pool(conv(LReLU(conv(LReLU(x))))) + shortcut, the shortcut being pool(conv1x1(x)) (computed
+    as conv1x1(pool(x)), the same linear map) when the channels change or the block downsamples, x otherwise."""
 
     def __init__(self, in_ch: int, out_ch: int, down: bool = True) -> None:
         super().__init__()
@@ -46,10 +46,12 @@ class DBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv2(lrelu(self.conv1(lrelu(x))))
-        if self.c_sc is not None:
-            x = self.c_sc(x)
         if self.down:
             h, x = F.avg_pool2d(h, 2), F.avg_pool2d(x, 2)
+        if self.c_sc is not None:
+            # The authors pool after the 1x1 conv; both are linear and the pool keeps the bias, so pooling
+            # first is the same function with a quarter of the shortcut's FLOPs (rounding differs ~1e-7).
+            x = self.c_sc(x)
         return self.alpha.clamp(-1, 1) * h + x
 
 
