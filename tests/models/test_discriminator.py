@@ -89,3 +89,29 @@ def test_bad_inputs():
         D(torch.zeros(1, 3, 64, 64), boxes, labels.int())
     with pytest.raises(ValueError, match="resolution must be one of"):
         build_discriminator(32, 10)
+
+
+def test_downsampling_shortcut_is_the_authors_conv_then_pool():
+    """The block pools before its 1x1 shortcut conv; the function and its gradients are the authors'
+    pool(conv1x1(x)) up to float rounding."""
+    import torch.nn.functional as F
+
+    from lama.models.blocks import lrelu
+    from lama.models.discriminator import DBlock
+
+    torch.manual_seed(0)
+    block = DBlock(6, 10, down=True).eval()  # eval: fixed spectral-norm vectors for both computations
+    with torch.no_grad():
+        block.alpha.fill_(0.7)
+    x = torch.randn(2, 6, 8, 8, dtype=torch.float64, requires_grad=True)
+    block.double()
+    ours = block(x)
+    h = block.conv2(lrelu(block.conv1(lrelu(x))))
+    theirs = block.alpha.clamp(-1, 1) * F.avg_pool2d(h, 2) + F.avg_pool2d(block.c_sc(x), 2)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    weight = block.c_sc.parametrizations.weight.original
+    g_ours = torch.autograd.grad(ours.sin().sum(), (x, weight))
+    g_theirs = torch.autograd.grad(theirs.sin().sum(), (x, weight))
+    for a, b in zip(g_ours, g_theirs):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert (ours - (block.alpha * F.avg_pool2d(h, 2))).abs().max() > 1e-3  # the shortcut is not zero
