@@ -9,9 +9,6 @@ so a crashed `task=prepare` never leaves a half-written cache behind."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lama.datamodules.common import UNREADABLE, DataError, load_image, to_unit_tensor
+from lama.datamodules.common import UNREADABLE, DataError, atomic_directory, load_image, to_unit_tensor
 
 FORMAT = "lama-image-cache-v1"
 INDEX = "index.json"
@@ -65,9 +62,7 @@ def write_image_cache(
         raise DataError(f"shard_size must be positive, got {shard_size}")
     if is_complete(out_dir, names, resolution, image_dir):
         return out_dir
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:
         unreadable: list[str] = []
         shard_sizes: list[int] = []
         starts = range(0, len(names), shard_size)
@@ -102,12 +97,6 @@ def write_image_cache(
             "unreadable": unreadable,
         }
         (tmp / INDEX).write_text(json.dumps(index))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -4,8 +4,12 @@ loading to [-1, 1] tensors, and skipping unreadable images without crashing an e
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +120,19 @@ class BadImageCounter:
                 f"{self.count} unreadable images (limit max_bad_images={self.limit}); last: {path}. "
                 "Re-extract the image archive or raise the limit."
             )
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `target` to fill; on success it replaces `target` in one rename, on any
+    error it is removed, so readers never see a half-written directory."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

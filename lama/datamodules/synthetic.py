@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from lama.datamodules.common import DataError
+from lama.datamodules.common import DataError, atomic_directory
 from lama.datamodules.synthetic_scenes import OTHER, STUFF, THINGS, SceneObject, draw_scene
 
 MARKER = "SYNTHETIC.json"
@@ -50,16 +49,8 @@ def generate(
         raise DataError(f"need num_train >= 1, num_val >= 1, resolution >= 8; got {num_train}, {num_val}, {resolution}")
     if root.exists() and any(root.iterdir()) and not is_generated(root):
         raise DataError(f"{root} exists and is not a synthetic dataset; refusing to overwrite it")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
+    with atomic_directory(root) as tmp:
         _write(tmp, num_train, num_val, resolution, seed, progress)
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
 
 
