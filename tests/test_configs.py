@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -73,7 +74,7 @@ def test_launchers_compose_with_the_gpu_count(launcher):
 ])
 def test_paper_presets_follow_the_authors_recipe(experiment, data, resolution):
     cfg = _compose([f"experiment={experiment}"])
-    assert cfg.data.name == data and cfg.resolution == resolution
+    assert get_class(cfg.data._target_).name == data and cfg.resolution == resolution
     assert cfg.trainer.strategy == "ddp_find_unused_parameters_true" and cfg.trainer.accelerator == "gpu"
     assert cfg.trainer.max_epochs == 200
     m = cfg.model

@@ -23,6 +23,8 @@ from lama.datamodules.common import (
     require_path,
     resize_masks,
 )
+from lama.datamodules.datamodule import LayoutDataModule, plain
+from lama.datamodules.download import fetch_archives
 from lama.layout import pad_objects
 
 NUM_CLASSES = 184  # COCO category ids 1..182 plus 183 'other'; 0 is padding
@@ -52,8 +54,9 @@ class CocoStuff(LayoutDataset):
     `annotations/stuff_challenge/stuff_{split}2017.json` instead of the full COCO-Stuff 2017 ones.
     `image_cache` (a directory written by lama.datamodules.cache, see `task=prepare`) serves the
     resized uint8 images instead of decoding them, pixel for pixel the same.
-    `cache=True` keeps the filtered layouts in `annotations/.lama_layouts_*.json` (keyed by the
-    filter and the source files' size and mtime), so later runs skip parsing the large JSON files.
+    `layout_cache_dir` keeps the filtered layouts there (`layouts_*.json`, keyed by the filter and the
+    source files' path, size and mtime), so later runs skip parsing the large JSON files; never the data.
+    `prepare_cmd` is the command named in missing-file hints.
     """
 
     def __init__(
@@ -70,14 +73,15 @@ class CocoStuff(LayoutDataset):
         include_other: bool = False,
         max_bad_images: int = 100,
         jpeg_draft: bool = False,
-        cache: bool = True,
+        layout_cache_dir: str | Path | None = None,
         image_cache: str | Path | None = None,
+        prepare_cmd: str = PREPARE_CMD,
     ) -> None:
         super().__init__(resolution, flip, return_masks, max_bad_images)
         if split not in SPLITS:
             raise DataError(f"unknown COCO-Stuff split {split!r}; choose one of {', '.join(SPLITS)}")
-        self.prepare_cmd = PREPARE_CMD
-        self.root = require_path(Path(root), PREPARE_CMD, "COCO-Stuff root directory")
+        self.prepare_cmd = prepare_cmd
+        self.root = require_path(Path(root), prepare_cmd, "COCO-Stuff root directory")
         self.split = split
         self.num_slots = int(max_objects)
         self.jpeg_draft = bool(jpeg_draft)
@@ -88,16 +92,17 @@ class CocoStuff(LayoutDataset):
                 "(stuff_{train,val}2017.json of the 2017 COCO Stuff Segmentation Challenge, ~40k/5k images); "
                 "they are not downloadable from the COCO site any more"
             )
-        self.image_dir = require_path(self.root / f"{split}2017", PREPARE_CMD, "image directory")
+        self.image_dir = require_path(self.root / f"{split}2017", prepare_cmd, "image directory")
         rules = {"min_objects": int(min_objects), "max_objects": int(max_objects),
                  "min_object_area": float(min_object_area), "include_other": bool(include_other)}  # fmt: skip
         parsed = None
-        cache_path = _cache_path(instances_path, stuff_path, rules) if cache and not return_masks else None
+        use_cache = layout_cache_dir is not None and not return_masks
+        cache_path = _cache_path(instances_path, stuff_path, rules, Path(layout_cache_dir)) if use_cache else None
         if cache_path is not None:
             parsed = _read_cache(cache_path)
         self.from_cache = parsed is not None
         if parsed is None:
-            parsed = _parse(instances_path, stuff_path, rules, keep_masks=return_masks)
+            parsed = _parse(instances_path, stuff_path, rules, keep_masks=return_masks, prepare_cmd=prepare_cmd)
             if cache_path is not None:
                 _write_cache(cache_path, parsed)
         self.class_names, self._images, self._objects = parsed
@@ -141,10 +146,10 @@ class CocoStuff(LayoutDataset):
 Parsed = tuple[list[str], dict[int, Mapping], dict[int, list[Mapping]]]
 
 
-def _parse(instances_path: Path, stuff_path: Path, rules: dict, keep_masks: bool) -> Parsed:
+def _parse(instances_path: Path, stuff_path: Path, rules: dict, keep_masks: bool, prepare_cmd: str) -> Parsed:
     """(class names, kept image records in instances-file order, their kept objects in order)."""
-    instances = _load_coco(instances_path)
-    stuff = _load_coco(stuff_path)
+    instances = _load_coco(instances_path, prepare_cmd)
+    stuff = _load_coco(stuff_path, prepare_cmd)
     images = _image_records(instances, instances_path)
     class_names = [""] * NUM_CLASSES
     for data, path in ((instances, instances_path), (stuff, stuff_path)):
@@ -173,14 +178,14 @@ def _parse(instances_path: Path, stuff_path: Path, rules: dict, keep_masks: bool
     return class_names, slim_images, {i: objects[i] for i in kept}
 
 
-def _cache_path(instances_path: Path, stuff_path: Path, rules: dict) -> Path | None:
-    """Cache file named by a hash of the filter and of the sources' size and mtime."""
+def _cache_path(instances_path: Path, stuff_path: Path, rules: dict, cache_dir: Path) -> Path | None:
+    """Cache file in cache_dir named by a hash of the filter and of the sources' path, size and mtime."""
     try:
-        sources = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in (instances_path, stuff_path)]
+        sources = [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in (instances_path, stuff_path)]
     except OSError:
         return None  # a missing file is reported by _parse with the prepare command
     key = hashlib.sha1(json.dumps([CACHE_VERSION, rules, sources], sort_keys=True).encode()).hexdigest()[:16]
-    return instances_path.parent / f".lama_layouts_{instances_path.stem}_{key}.json"
+    return cache_dir / f"layouts_{instances_path.stem}_{key}.json"
 
 
 def _read_cache(path: Path) -> Parsed | None:
@@ -200,15 +205,16 @@ def _write_cache(path: Path, parsed: Parsed) -> None:
     records = [{**images[i], "objects": [[a["category_id"], a["bbox"]] for a in objects[i]]} for i in images]
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump({"class_names": class_names, "images": records}, f)
         os.replace(tmp, path)  # atomic: DDP ranks may write at the same time
     except OSError:
-        tmp.unlink(missing_ok=True)  # read-only dataset directory: run without a cache
+        tmp.unlink(missing_ok=True)  # read-only cache directory: run without a layout cache
 
 
-def _load_coco(path: Path) -> dict:
-    data = load_json(path, PREPARE_CMD)
+def _load_coco(path: Path, prepare_cmd: str) -> dict:
+    data = load_json(path, prepare_cmd)
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a COCO JSON object, got {type(data).__name__}")
     missing = [k for k in ("images", "annotations", "categories") if k not in data]
@@ -264,3 +270,38 @@ def _decode(ann: Mapping, height: int, width: int, where: str) -> np.ndarray:
     else:
         raise DataError(f"{where}: unsupported segmentation {type(segm).__name__}")
     return mask_utils.decode(rle)
+
+
+class CocoFormatDataModule(LayoutDataModule):
+    """Data module of a COCO-Stuff tree under root (annotations/, train2017/, val2017/): CocoStuff datasets
+    with their layout cache under cache_dir."""
+
+    def build_dataset(self, split: str, flip: bool) -> CocoStuff:
+        kwargs = dict(self.dataset_kwargs)
+        layout_cache = self.root_cache_dir("layouts") if kwargs.pop("cache", True) else None
+        return CocoStuff(self.root, split, self.resolution, flip=flip, return_masks=self.return_masks,
+                         layout_cache_dir=layout_cache, prepare_cmd=self.prepare_cmd, **kwargs)  # fmt: skip
+
+
+class CocoStuffDataModule(CocoFormatDataModule):
+    """COCO-Stuff 2017 (`data=coco_stuff`): prepare() downloads and extracts the official archives
+    (`download`), checks the annotation files and builds the validation layouts, then the image caches."""
+
+    name = "coco_stuff"
+
+    def __init__(self, *args: object, download: Mapping | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.download = plain(download)
+
+    def prepare_files(self) -> dict:
+        """Fetch the archives into root, check every annotation file, count the validation layouts."""
+        fetch_archives(self.download, self.root)
+        stuff_challenge = bool(self.dataset_kwargs.get("stuff_challenge", False))
+        for split in SPLITS:
+            for path in annotation_paths(self.root, split, stuff_challenge):
+                if not path.exists():
+                    raise DataError(f"{path} is missing after extraction; check the archives under data.download.dir")
+        # Building the validation layouts checks the files end to end; the paper's filter keeps 3097.
+        val = self.build_dataset("val", flip=False)
+        print(f"COCO-Stuff val2017: {len(val.image_ids)} layouts pass the filter (the papers' full split: 3097)")
+        return {"root": str(self.root), "val_layouts": len(val.image_ids)}

@@ -1,13 +1,15 @@
-"""One LightningDataModule for every layout dataset, chosen by the `data` config group
-(`coco_stuff`, `vg`, `synthetic`): train/val/test datasets, loaders with per-process batch size,
-workers, pinned memory, persistent workers; Lightning injects DistributedSampler under DDP."""
+"""The LightningDataModule every layout dataset shares: train/val/test datasets, loaders with per-process
+batch size, workers, pinned memory, persistent workers (Lightning injects DistributedSampler under DDP),
+and the image cache. Each dataset subclasses it (SyntheticDataModule, CocoStuffDataModule,
+VisualGenomeDataModule, picked by the data config's `_target_`) with the files it reads and its prepare()."""
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
@@ -16,16 +18,9 @@ from torch.utils.data import DataLoader
 from lama.datamodules.base import LayoutDataset
 from lama.datamodules.common import DataError
 
-# Which file split serves each stage. COCO-Stuff has no annotated test split: the papers
-# evaluate on val2017, so test = val (never flipped).
-SPLITS = {
-    "coco_stuff": {"train": "train", "val": "val", "test": "val"},
-    "synthetic": {"train": "train", "val": "val", "test": "val"},
-    "vg": {"train": "train", "val": "val", "test": "test"},
-}
 
-
-def _plain(node: Any) -> dict:
+def plain(node: Any) -> dict:
+    """A config node (DictConfig, mapping or None) as a plain dict."""
     if node is None:
         return {}
     if isinstance(node, DictConfig):
@@ -34,11 +29,16 @@ def _plain(node: Any) -> dict:
 
 
 class LayoutDataModule(pl.LightningDataModule):
-    """Layout datasets for training and evaluation; `batch_size` is per process (per GPU)."""
+    """Layout datasets for training and evaluation; `batch_size` is per process (per GPU). Subclasses set
+    `name` and `splits` and implement build_dataset (one file split) and prepare_files (task=prepare)."""
+
+    name: ClassVar[str] = ""
+    # Which file split serves each stage. COCO-Stuff has no annotated test split: the papers evaluate
+    # on val2017, so test = val (never flipped).
+    splits: ClassVar[Mapping[str, str]] = {"train": "train", "val": "val", "test": "val"}
 
     def __init__(
         self,
-        name: str,
         root: str | Path,
         num_classes: int,
         resolution: int,
@@ -51,16 +51,10 @@ class LayoutDataModule(pl.LightningDataModule):
         drop_last: bool = True,
         return_masks: bool = False,
         dataset: Mapping | None = None,
-        generate: Mapping | None = None,
-        download: Mapping | None = None,
-        prep: Mapping | None = None,
         image_cache: str | Path | None = "auto",
-        image_cache_dir: str | Path | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if name not in SPLITS:
-            raise DataError(f"unknown dataset name {name!r}; choose one of {', '.join(SPLITS)}")
-        self.name = name
         self.root = Path(root)
         self.num_classes = int(num_classes)
         self.resolution = int(resolution)
@@ -72,27 +66,72 @@ class LayoutDataModule(pl.LightningDataModule):
         self.flip = bool(flip)
         self.drop_last = bool(drop_last)
         self.return_masks = bool(return_masks)
-        self.dataset_kwargs = _plain(dataset)
-        # Read by prepare_data (synthetic) and by task=prepare (download / prep).
-        self.generate_kwargs = _plain(generate)
-        self.download = _plain(download)
-        self.prep = _plain(prep)
-        # image_cache: "auto" = the cache under image_cache_dir when task=prepare wrote one, else decode;
+        self.dataset_kwargs = plain(dataset)
+        # image_cache: "auto" = the cache under cache_dir when task=prepare wrote one, else decode;
         # None = always decode; a directory = the caches there (one per split), which must exist.
         self.image_cache = None if image_cache in (None, "null", "none", "") else str(image_cache)
-        self.image_cache_dir = Path(image_cache_dir) if image_cache_dir else self.root / ".image_cache"
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.train_dataset: LayoutDataset | None = None
         self.val_dataset: LayoutDataset | None = None
         self.test_dataset: LayoutDataset | None = None
 
+    # -- what each dataset implements -------------------------------------------------------------
+    def build_dataset(self, split: str, flip: bool) -> LayoutDataset:  # pragma: no cover - abstract
+        """The dataset of one file split, without an image cache attached."""
+        raise NotImplementedError
+
+    def prepare_files(self) -> dict:  # pragma: no cover - abstract
+        """Download or generate, then preprocess, what build_dataset reads; returns a summary."""
+        raise NotImplementedError
+
+    @property
+    def prepare_cmd(self) -> str:
+        """The command that prepares this dataset (named in every missing-file or stale-cache hint)."""
+        return f"python run.py task=prepare data={self.name}"
+
+    # -- prepare ----------------------------------------------------------------------------------
+    def prepare(self) -> dict:
+        """task=prepare: the dataset's files, then the image cache of every split; returns a summary."""
+        summary = self.prepare_files()
+        summary["image_caches"] = self.write_image_caches()
+        return summary
+
+    def write_image_caches(self) -> dict[str, str]:
+        """Write the image cache of every split the module serves (nothing when image_cache is null);
+        returns {split: cache directory}."""
+        from lama.datamodules.cache import write_image_cache
+
+        written: dict[str, str] = {}
+        if self.image_cache is None or self.cache_path("train") is None:
+            print("data.image_cache=null: no image cache written (the loaders decode every image)")
+            return written
+        for split in dict.fromkeys(self.splits.values()):  # test = val for COCO-Stuff and synthetic
+            dataset = self.build_dataset(split, flip=False)
+            out = self.cache_path(split)
+            write_image_cache(dataset.image_dir, dataset.image_names(), out, self.resolution, draft=dataset.jpeg_draft)
+            print(f"image cache of {split} ({dataset.num_images} images at {self.resolution} px): {out}")
+            written[split] = str(out)
+        return written
+
     # -- datasets ---------------------------------------------------------------------------------
+    def root_cache_dir(self, kind: str) -> Path | None:
+        """This dataset's own folder of caches of `kind` (images, layouts) under cache_dir, keyed by the
+        resolved data root so two roots of the same dataset never share a cache; None without cache_dir."""
+        if self.cache_dir is None:
+            return None
+        resolved = str(self.root.resolve())
+        key = hashlib.sha1(resolved.encode()).hexdigest()[:10]
+        return self.cache_dir / kind / f"{self.name}-{self.root.name}-{key}"
+
     def cache_path(self, split: str) -> Path | None:
         """Directory of the image cache of a file split (where task=prepare writes it); None when off."""
         from lama.datamodules.cache import cache_name
 
         if self.image_cache is None:
             return None
-        base = self.image_cache_dir if self.image_cache == "auto" else Path(self.image_cache)
+        base = self.root_cache_dir("images") if self.image_cache == "auto" else Path(self.image_cache)
+        if base is None:
+            return None
         return base / cache_name(split, self.resolution, bool(self.dataset_kwargs.get("jpeg_draft", False)))
 
     def _attach_cache(self, dataset: LayoutDataset, split: str) -> None:
@@ -110,44 +149,24 @@ class LayoutDataModule(pl.LightningDataModule):
         if source is not None and Path(source) != Path(dataset.image_dir).resolve():
             warnings.warn(
                 f"image cache {path} was written from {source}, not from {dataset.image_dir}; decoding "
-                f"instead (rerun `{dataset.prepare_cmd}` to cache this dataset)",
+                f"instead (rerun `{self.prepare_cmd}` to cache this dataset)",
                 stacklevel=3,
             )
             return
         dataset.use_image_cache(path)
 
-    def make_dataset(
-        self, stage: str, flip: bool = False, use_cache: bool = True, check_classes: bool = True
-    ) -> LayoutDataset:
+    def make_dataset(self, stage: str, flip: bool = False) -> LayoutDataset:
         """The dataset serving `stage` (train | val | test), built from this module's settings, reading
-        through the image cache when one is configured (use_cache=False: always decode)."""
-        split = SPLITS[self.name][stage]
-        common = {"root": self.root, "split": split, "resolution": self.resolution, "flip": flip}
-        if self.name == "vg":
-            from lama.datamodules.visual_genome import VisualGenome
-
-            dataset = VisualGenome(**common, return_masks=self.return_masks, **self.dataset_kwargs)
-        else:
-            from lama.datamodules.coco_stuff import CocoStuff
-
-            dataset = CocoStuff(**common, return_masks=self.return_masks, **self.dataset_kwargs)
-        if check_classes and dataset.num_classes != self.num_classes:
+        through the image cache when one is configured."""
+        split = self.splits[stage]
+        dataset = self.build_dataset(split, flip)
+        if dataset.num_classes != self.num_classes:
             raise DataError(
                 f"data.num_classes={self.num_classes} but the {self.name} {split} files define "
                 f"{dataset.num_classes} classes; fix configs/data/{self.name}.yaml"
             )
-        if use_cache:
-            self._attach_cache(dataset, split)
+        self._attach_cache(dataset, split)
         return dataset
-
-    def prepare_data(self) -> None:
-        """Synthetic data is generated here when missing (once per node); real data must exist."""
-        if self.name == "synthetic":
-            from lama.datamodules.synthetic import generate, is_generated
-
-            if not is_generated(self.root):
-                kwargs = {"num_train": 2000, "num_val": 500, "seed": 0, **self.generate_kwargs}
-                generate(self.root, resolution=self.resolution, **kwargs)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
@@ -155,7 +174,7 @@ class LayoutDataModule(pl.LightningDataModule):
         if stage in (None, "fit", "validate", "predict"):
             self.val_dataset = self.val_dataset or self.make_dataset("val")
         if stage in (None, "test") and self.test_dataset is None:
-            same = SPLITS[self.name]["test"] == SPLITS[self.name]["val"] and self.val_dataset is not None
+            same = self.splits["test"] == self.splits["val"] and self.val_dataset is not None
             self.test_dataset = self.val_dataset if same else self.make_dataset("test")
 
     @property

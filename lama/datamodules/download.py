@@ -8,6 +8,7 @@ import shutil
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -132,3 +133,22 @@ def extract(archive: Path, dest_dir: Path, progress: bool = True) -> None:
         except zipfile.BadZipFile as err:
             raise DataError(f"{archive} is not a valid zip file ({err}); delete it and download again") from None
     marker.touch()
+
+
+def fetch_archives(section: Mapping, dest: Path) -> list[Path]:
+    """A data config's `download` section: download (or reuse) every archive, verify and extract it into
+    `dest`; `skip: true` uses the files already there. Returns the archive paths."""
+    if section.get("skip"):
+        print("download.skip=true: using the files already under", dest)
+        return []
+    archive_dir = Path(section.get("dir") or dest / "downloads")
+    paths = []
+    for entry in section.get("archives", []):
+        if "url" not in entry:
+            raise DataError(f"data.download.archives entry {entry} lacks 'url'")
+        path = download(entry["url"], archive_dir, entry.get("size"), entry.get("md5"))
+        if entry.get("md5") is None and entry.get("size") is None:
+            print(f"note: {path.name} has no published size or checksum; it was not verified")
+        extract(path, dest)
+        paths.append(path)
+    return paths

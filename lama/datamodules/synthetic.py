@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,9 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from lama.datamodules.coco_stuff import CocoFormatDataModule
 from lama.datamodules.common import DataError, atomic_directory
+from lama.datamodules.datamodule import plain
 from lama.datamodules.synthetic_scenes import OTHER, STUFF, THINGS, SceneObject, draw_scene
 
 MARKER = "SYNTHETIC.json"
@@ -37,9 +40,7 @@ def is_generated(root: str | Path) -> bool:
     return (Path(root) / MARKER).is_file()
 
 
-def generate(
-    root: str | Path, num_train: int, num_val: int, resolution: int, seed: int = 0, progress: bool = True
-) -> Path:
+def generate(root: str | Path, num_train: int, num_val: int, resolution: int, seed: int, progress: bool = True) -> Path:
     """Write `num_train` + `num_val` scenes of `resolution` px under `root` (COCO + raw VG formats).
 
     Built in a temporary sibling directory and renamed into place, so an interrupted run never
@@ -194,3 +195,46 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+GENERATE_KEYS = ("num_train", "num_val", "seed")
+
+
+class SyntheticDataModule(CocoFormatDataModule):
+    """Synthetic scenes (`data=synthetic`) in a COCO-Stuff tree under root: generated when missing
+    (prepare_data) with the `generate` settings of the data config (their only source); prepare()
+    regenerates them when they were generated with other settings, then writes the image caches."""
+
+    name = "synthetic"
+
+    def __init__(self, *args: object, generate: Mapping | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.generate_settings = plain(generate)
+
+    def wanted(self) -> dict:
+        """The generator's settings (num_train, num_val, seed, resolution) this module asks for."""
+        settings = self.generate_settings
+        unknown = sorted(set(settings) - set(GENERATE_KEYS))
+        missing = [k for k in GENERATE_KEYS if k not in settings]
+        if unknown or missing:
+            raise DataError(f"data.generate needs exactly {', '.join(GENERATE_KEYS)}; "
+                            f"unknown: {unknown or 'none'}, missing: {missing or 'none'}")  # fmt: skip
+        return {**{k: int(settings[k]) for k in GENERATE_KEYS}, "resolution": self.resolution}
+
+    def prepare_data(self) -> None:
+        """Generate the scenes when root holds none (once per node)."""
+        if not is_generated(self.root):
+            generate(self.root, progress=True, **self.wanted())
+
+    def prepare_files(self) -> dict:
+        """Generate the scenes unless root already holds them with these settings."""
+        wanted = self.wanted()
+        if is_generated(self.root):
+            have = json.loads((self.root / MARKER).read_text())
+            if have == wanted:
+                print(f"synthetic dataset already at {self.root} ({have})")
+                return {"root": str(self.root), **have}
+            print(f"regenerating {self.root}: it holds {have}, asked for {wanted}")
+        generate(self.root, **wanted)
+        print(f"wrote synthetic dataset to {self.root}")
+        return {"root": str(self.root), **wanted}

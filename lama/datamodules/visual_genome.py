@@ -5,6 +5,7 @@ box (-0.6, -0.6, 0.5, 0.5)); 11 slots, 179 classes on the full dataset."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import h5py
@@ -13,7 +14,9 @@ import torch
 
 from lama.datamodules.base import LayoutDataset
 from lama.datamodules.common import DataError, load_image, load_json, require_path
-from lama.datamodules.vg_prep import PREPARE_CMD
+from lama.datamodules.datamodule import LayoutDataModule, plain
+from lama.datamodules.download import fetch_archives
+from lama.datamodules.vg_prep import PREPARE_CMD, VGPrepConfig, preprocess
 from lama.layout import pad_objects
 
 SPLITS = ("train", "val", "test")
@@ -117,3 +120,36 @@ class VisualGenome(LayoutDataset):
     def layout(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         labels, boxes = self._layouts[i]
         return labels.clone(), boxes.clone()
+
+
+class VisualGenomeDataModule(LayoutDataModule):
+    """Visual Genome v1.4 (`data=vg`): prepare() downloads the raw files (`download`) and runs sg2im's
+    preprocessing with the `prep` thresholds into {train,val,test}.h5 + vocab.json, then the image caches."""
+
+    name = "vg"
+    splits = {"train": "train", "val": "val", "test": "test"}
+
+    def __init__(
+        self, *args: object, download: Mapping | None = None, prep: Mapping | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.download = plain(download)
+        self.prep = plain(prep)
+
+    def build_dataset(self, split: str, flip: bool) -> VisualGenome:
+        return VisualGenome(self.root, split, self.resolution, flip=flip, return_masks=self.return_masks,
+                            **self.dataset_kwargs)  # fmt: skip
+
+    def prepare_files(self) -> dict:
+        """Fetch the raw files into root, then preprocess them there."""
+        fetch_archives(self.download, self.root)
+        prep = dict(self.prep)
+        splits_json = prep.pop("splits_json", None)
+        try:
+            config = VGPrepConfig(**prep)
+        except TypeError as err:
+            raise DataError(f"bad data.prep key: {err}") from None
+        summary = preprocess(self.root, self.root, splits_json=splits_json, config=config)
+        print(f"Visual Genome: {summary['num_objects']} object classes (incl. __image__), "
+              f"images per split {summary['images']}")  # fmt: skip
+        return {"root": str(self.root), **summary}

@@ -128,7 +128,7 @@ def test_missing_files_name_the_prepare_command(tmp_path: Path, realdata_dir: Pa
 
 
 def _copy_root(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lama_layouts_*"))  # no stale layout caches
+    shutil.copytree(src, dst)
     for p in dst.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return dst
@@ -175,17 +175,21 @@ def test_agrees_with_the_authors_evaluation_ids(realdata_dir: Path, reference_di
 
 def test_layout_cache_is_used_and_invalidated(tmp_path: Path, synthetic_root: Path) -> None:
     root = _copy_root(synthetic_root, tmp_path / "syn")
-    first = CocoStuff(root, "train", resolution=16)
-    second = CocoStuff(root, "train", resolution=16)
+    layouts = tmp_path / "cache/layouts"
+    before = sorted(root.rglob("*"))
+    first = CocoStuff(root, "train", resolution=16, layout_cache_dir=layouts)
+    second = CocoStuff(root, "train", resolution=16, layout_cache_dir=layouts)
     assert not first.from_cache and second.from_cache
     assert second.image_ids == first.image_ids and second.class_names == first.class_names
     for i in (0, len(first.image_ids) - 1):
         assert torch.equal(second[i]["boxes"], first[i]["boxes"]) and torch.equal(second[i]["labels"], first[i]["labels"])
-    assert not CocoStuff(root, "train", resolution=16, min_objects=4).from_cache  # other filter, other key
-    assert not CocoStuff(root, "train", resolution=16, return_masks=True).from_cache
+    assert sorted(root.rglob("*")) == before and len(list(layouts.glob("layouts_*.json"))) == 1  # never in the data
+    assert not CocoStuff(root, "train", resolution=16, min_objects=4, layout_cache_dir=layouts).from_cache
+    assert not CocoStuff(root, "train", resolution=16, return_masks=True, layout_cache_dir=layouts).from_cache
+    assert not CocoStuff(root, "train", resolution=16).from_cache  # no cache directory: no cache
     path = root / "annotations/stuff_train2017.json"
     data = json.loads(path.read_text())
     data["annotations"] = [a for a in data["annotations"] if a["image_id"] != first.image_ids[0]]
     path.write_text(json.dumps(data))
-    changed = CocoStuff(root, "train", resolution=16)
+    changed = CocoStuff(root, "train", resolution=16, layout_cache_dir=layouts)
     assert not changed.from_cache and first.image_ids[0] not in changed.image_ids

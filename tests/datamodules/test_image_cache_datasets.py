@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from lama.datamodules import CocoStuff, DataError, LayoutDataModule, VisualGenome
+from lama.datamodules import CocoStuff, DataError, VisualGenome
 from lama.datamodules.cache import write_image_cache
+from lama.datamodules.synthetic import SyntheticDataModule
 from lama.datamodules.vg_prep import VGPrepConfig, preprocess
-from lama.tasks.prepare import write_caches
+from lama.datamodules.visual_genome import VisualGenomeDataModule
 
 
 def _assert_same_items(a, b) -> None:
@@ -31,10 +31,12 @@ def _assert_same_items(a, b) -> None:
                 assert x[key] == y[key], f"item {k}, {key}"
 
 
-def _data_cfg(root: Path, cache_root: Path, name: str = "synthetic", **extra):
-    return OmegaConf.create({"_target_": "lama.datamodules.LayoutDataModule", "name": name, "root": str(root),
-                             "num_classes": 184 if name != "vg" else extra.pop("num_classes"), "resolution": 32,
-                             "image_cache": "auto", "image_cache_dir": str(cache_root), **extra})  # fmt: skip
+def _synthetic(root: Path, cache_dir: Path | None, **extra) -> SyntheticDataModule:
+    return SyntheticDataModule(root, 184, 32, cache_dir=cache_dir, dataset={"cache": False}, **extra)
+
+
+def _images_dir(dm) -> Path:
+    return dm.root_cache_dir("images")
 
 
 @pytest.fixture()
@@ -46,27 +48,26 @@ def scenes(synthetic_root: Path, tmp_path: Path) -> Path:
 
 
 def test_prepare_writes_caches_the_datasets_read_pixel_for_pixel(scenes: Path, tmp_path: Path) -> None:
-    written = write_caches(_data_cfg(scenes, tmp_path / "cache", dataset={"cache": False}))
-    assert written == {s: str(tmp_path / "cache" / f"{s}_32px") for s in ("train", "val")}
-    dm = LayoutDataModule("synthetic", scenes, 184, 32, image_cache="auto", image_cache_dir=tmp_path / "cache",
-                          return_masks=True, dataset={"cache": False})  # fmt: skip
+    written = _synthetic(scenes, tmp_path / "cache").write_image_caches()
+    dm = _synthetic(scenes, tmp_path / "cache", return_masks=True)
+    assert written == {s: str(_images_dir(dm) / f"{s}_32px") for s in ("train", "val")}
     dm.setup("fit")
     assert dm.train_dataset.image_cache is not None and dm.val_dataset.image_cache is not None
     for split, flip in (("train", True), ("val", False)):
-        decoded = CocoStuff(scenes, split, 32, flip=flip, return_masks=True, cache=False)
+        decoded = CocoStuff(scenes, split, 32, flip=flip, return_masks=True)
         assert decoded.image_cache is None
         cached = dm.train_dataset if split == "train" else dm.val_dataset
         _assert_same_items(cached, decoded)  # images, flipped copies, labels, boxes, masks, ids
-    off = LayoutDataModule("synthetic", scenes, 184, 32, image_cache=None, image_cache_dir=tmp_path / "cache")
+    off = _synthetic(scenes, tmp_path / "cache", image_cache=None)
     assert off.make_dataset("val").image_cache is None
 
 
 def test_real_coco_images_through_the_cache(realdata_dir: Path, tmp_path: Path) -> None:
     root = realdata_dir / "coco"
-    decoded = CocoStuff(root, "val", 32, flip=True, max_objects=20, cache=False)
+    decoded = CocoStuff(root, "val", 32, flip=True, max_objects=20)
     assert len(decoded.image_ids) == 2
     out = write_image_cache(decoded.image_dir, decoded.image_names(), tmp_path / "val_32px", 32, progress=False)
-    cached = CocoStuff(root, "val", 32, flip=True, max_objects=20, cache=False, image_cache=out)
+    cached = CocoStuff(root, "val", 32, flip=True, max_objects=20, image_cache=out)
     _assert_same_items(cached, decoded)
 
 
@@ -77,23 +78,22 @@ def test_visual_genome_through_the_cache(synthetic_root: Path, tmp_path: Path) -
                        min_relationship_instances=3, expected_num_objects=None)  # fmt: skip
     preprocess(vg, splits_json=vg / "vg_splits.json", config=low, progress=False)
     classes = len(VisualGenome(vg, "train", 32).class_names)
-    cfg = _data_cfg(vg, tmp_path / "cache", name="vg", num_classes=classes)
-    assert set(write_caches(cfg)) == {"train", "val", "test"}
-    dm = LayoutDataModule("vg", vg, classes, 32, image_cache="auto", image_cache_dir=tmp_path / "cache")
+    dm = VisualGenomeDataModule(vg, classes, 32, cache_dir=tmp_path / "cache")
+    assert set(dm.write_image_caches()) == {"train", "val", "test"}
     cached = dm.make_dataset("train", flip=True)
     assert cached.image_cache is not None
     _assert_same_items(cached, VisualGenome(vg, "train", 32, flip=True))
 
 
 def test_stale_or_corrupt_cache_is_a_clear_error(scenes: Path, tmp_path: Path) -> None:
-    ds = CocoStuff(scenes, "val", 32, cache=False)
+    ds = CocoStuff(scenes, "val", 32)
     names = ds.image_names()
     partial = write_image_cache(ds.image_dir, names[:-1], tmp_path / "partial", 32, progress=False)
     with pytest.raises(DataError, match=rf"stale image cache {partial}.*{names[-1]}.*task=prepare data=coco_stuff"):
         ds.use_image_cache(partial)
     full = write_image_cache(ds.image_dir, names, tmp_path / "full", 32, progress=False)
     with pytest.raises(DataError, match="holds 32 px images, but 16 px"):
-        CocoStuff(scenes, "val", 16, cache=False, image_cache=full)
+        CocoStuff(scenes, "val", 16, image_cache=full)
     with pytest.raises(DataError, match=r"no image cache at .*nowhere.*task=prepare data=coco_stuff"):
         ds.use_image_cache(tmp_path / "nowhere")
     # the source images were regenerated after the cache was written
@@ -112,23 +112,22 @@ def test_stale_or_corrupt_cache_is_a_clear_error(scenes: Path, tmp_path: Path) -
 
 
 def test_auto_ignores_a_cache_of_another_dataset(scenes: Path, synthetic_root: Path, tmp_path: Path) -> None:
-    other = CocoStuff(synthetic_root, "val", 32, cache=False)
-    write_image_cache(other.image_dir, other.image_names(), tmp_path / "cache" / "val_32px", 32, progress=False)
-    dm = LayoutDataModule("synthetic", scenes, 184, 32, image_cache="auto", image_cache_dir=tmp_path / "cache",
-                          dataset={"cache": False})  # fmt: skip
+    other = CocoStuff(synthetic_root, "val", 32)
+    dm = _synthetic(scenes, tmp_path / "cache")
+    write_image_cache(other.image_dir, other.image_names(), _images_dir(dm) / "val_32px", 32, progress=False)
     with pytest.warns(UserWarning, match="decoding instead"):
         assert dm.make_dataset("val").image_cache is None
-    explicit = LayoutDataModule("synthetic", scenes, 184, 32, image_cache=str(tmp_path / "elsewhere"))
+    explicit = _synthetic(scenes, None, image_cache=str(tmp_path / "elsewhere"))
     with pytest.raises(DataError, match="elsewhere"):
         explicit.make_dataset("val")  # an explicit directory must hold the cache
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        empty = LayoutDataModule("synthetic", scenes, 184, 32, image_cache="auto", image_cache_dir=tmp_path / "none")
+        empty = _synthetic(scenes, tmp_path / "none")
         assert empty.make_dataset("val").image_cache is None  # auto without a cache: decode silently
 
 
 def test_cached_dataset_in_loader_workers(scenes: Path, tmp_path: Path) -> None:
-    ds = CocoStuff(scenes, "val", 32, flip=True, cache=False)
+    ds = CocoStuff(scenes, "val", 32, flip=True)
     ds.use_image_cache(write_image_cache(ds.image_dir, ds.image_names(), tmp_path / "c", 32, progress=False))
     ds[0]  # memory maps open in this process; pickling must drop them
     clone = pickle.loads(pickle.dumps(ds))
