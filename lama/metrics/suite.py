@@ -8,8 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from lama.metrics.images import ImageFiles, ObjectCrops, object_entries
 from lama.metrics.manifest import SampleRecord
 from lama.metrics.real import RealLayouts
@@ -244,9 +242,3 @@ def markdown_table(values: dict[str, float], failed: dict[str, str]) -> str:
     rows += [f"| {k} | not computed: {why} |" for k, why in failed.items()]
     return "\n".join(rows)
 
-
-def pick_device(name: str | None) -> str:
-    """'auto' -> cuda when available, else cpu."""
-    if name in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(name)

@@ -38,3 +38,13 @@ def require(cfg: DictConfig, key: str, hint: str = "") -> object:
     if value is None or value == "???":
         raise TaskError(f"task={cfg.task} needs {key}=...{' ' + hint if hint else ''}")
     return value
+
+
+def task_device(cfg: DictConfig, key: str):
+    """The torch.device config value `key` names (lama.device.pick_device), a bad value as a TaskError."""
+    from lama.device import pick_device
+
+    try:
+        return pick_device(OmegaConf.select(cfg, key, default=None), key)
+    except ValueError as err:
+        raise TaskError(str(err)) from None

@@ -15,21 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from lama import ops
-from lama.tasks import TaskError
+from lama.tasks import TaskError, task_device
 
 log = logging.getLogger(__name__)
 RESOLUTIONS = (64, 128, 256)
-
-
-def _device(name: str) -> torch.device:
-    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda"):
-        raise TaskError(f"bench.device must be auto, cpu or cuda, got {name!r}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TaskError("bench.device=cuda but no GPU is visible (use bench.device=cpu)")
-    return torch.device(name)
 
 
 def _check(cfg: DictConfig) -> None:
@@ -65,7 +54,7 @@ def measure(cfg: DictConfig) -> dict[str, float | str | int]:
     from lama.perf.workload import GanIteration
 
     b = cfg.bench
-    device = _device(str(b.device))
+    device = task_device(cfg, "bench.device")
     if int(b.threads) > 0:
         torch.set_num_threads(int(b.threads))
     shape = dict(

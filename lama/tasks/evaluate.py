@@ -15,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from lama.metrics.images import read_image
 from lama.metrics.manifest import read_info, read_manifest
 from lama.metrics.real import RealLayouts
-from lama.metrics.suite import EvalInputs, check_names, markdown_table, pick_device, run_metrics
-from lama.tasks import TaskError
+from lama.metrics.suite import EvalInputs, check_names, markdown_table, run_metrics
+from lama.tasks import TaskError, task_device
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         names = check_names(list(cfg.metrics.names))
     except ValueError as err:
         raise TaskError(str(err)) from None
-    device = pick_device(cfg.metrics.device)
+    device = task_device(cfg, "metrics.device")
     samples = OmegaConf.select(cfg, "samples", default=None)
     if samples:
         samples_dir = Path(samples)
@@ -73,7 +73,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                     "repeats": info.get("repeats"), "truncation": info.get("truncation"), "seed": info.get("seed"),
                     "checkpoint": info.get("checkpoint")},
         "data": {"name": data_name, "split": "val", "resolution": int(cfg.resolution)},
-        "environment": {"torch": torch.__version__, "device": device, "python": platform.python_version()},
+        "environment": {"torch": torch.__version__, "device": str(device), "python": platform.python_version()},
     }
     results["failed"] = failed
     out = Path(cfg.paths.run_dir) / "results.json"

@@ -16,14 +16,13 @@ from lama.checkpoint import CheckpointError, load_generator
 from lama.layout import LayoutError, draw_layout, object_color
 from lama.metrics.images import write_image
 from lama.metrics.manifest import INFO, MANIFEST, image_name, record_line, save_masks
-from lama.metrics.suite import pick_device
 from lama.sampling import sample_layouts
-from lama.tasks import TaskError, require
+from lama.tasks import TaskError, require, task_device
 
 log = logging.getLogger(__name__)
 
 
-def load_checkpoint_generator(cfg: DictConfig, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_checkpoint_generator(cfg: DictConfig, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator of cfg.checkpoint on `device`; a resolution other than cfg.resolution is a user error."""
     path = require(cfg, "checkpoint", "(a generator.pt or Lightning .ckpt of ours)")
     try:
@@ -128,7 +127,7 @@ def sample_user_layout(cfg: DictConfig, generator: torch.nn.Module, record: dict
 
 def run(cfg: DictConfig) -> Path:
     """Sample a checkpoint's generator over the validation layouts or over a user layout file."""
-    device = pick_device(cfg.metrics.device)
+    device = task_device(cfg, "metrics.device")
     generator, record = load_checkpoint_generator(cfg, device)
     layout = OmegaConf.select(cfg, "layout", default=None)
     if layout:

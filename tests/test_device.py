@@ -1,0 +1,37 @@
+"""The shared device picker: auto, explicit names, and clear errors."""
+
+from unittest import mock
+
+import pytest
+import torch
+
+from lama.device import pick_device
+
+
+def test_auto_follows_cuda_availability():
+    with mock.patch.object(torch.cuda, "is_available", return_value=False):
+        assert pick_device("auto") == torch.device("cpu")
+        assert pick_device(None) == torch.device("cpu")
+    with mock.patch.object(torch.cuda, "is_available", return_value=True):
+        assert pick_device("auto") == torch.device("cuda")
+
+
+def test_explicit_cpu_and_counted_gpus():
+    assert pick_device("cpu") == torch.device("cpu")
+    with mock.patch.object(torch.cuda, "is_available", return_value=True), \
+            mock.patch.object(torch.cuda, "device_count", return_value=2):  # fmt: skip
+        assert pick_device("cuda:1") == torch.device("cuda", 1)
+        with pytest.raises(ValueError, match=r"bench.device=cuda:2 but only 2 GPU"):
+            pick_device("cuda:2", "bench.device")
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu", "mps"])
+def test_unknown_names_are_refused_with_the_field(name):
+    with pytest.raises(ValueError, match=rf"metrics.device must be auto, cpu, cuda or cuda:N, got '{name}'"):
+        pick_device(name, "metrics.device")
+
+
+def test_cuda_without_a_gpu_is_refused():
+    with mock.patch.object(torch.cuda, "is_available", return_value=False):
+        with pytest.raises(ValueError, match="no GPU is visible"):
+            pick_device("cuda", "bench.device")
