@@ -37,25 +37,6 @@ def _argv_for_ddp_children() -> None:
         sys.argv = [sys.argv[0], *hc.overrides.task, f"hydra.run.dir={hc.runtime.output_dir}"]
 
 
-def _val_fid(cfg: DictConfig) -> list[Any]:
-    """The val/fid callback when metrics.fid_every_n_epochs > 0 (sweeps minimise it)."""
-    every = int(OmegaConf.select(cfg, "metrics.fid_every_n_epochs", default=0) or 0)
-    if every <= 0:
-        return []
-    from lama.metrics.val_fid import ValFID
-
-    m = cfg.metrics
-    return [
-        ValFID(
-            every_n_epochs=every,
-            num_images=int(m.fid_num_images),
-            truncation=m.get("truncation"),
-            seed=int(cfg.get("seed") or 0),
-            inception_weights=m.get("inception_weights"),
-        )
-    ]
-
-
 def _optimized_value(cfg: DictConfig, trainer: pl.Trainer) -> float:
     """The metric a Hydra sweeper minimises/maximises (cfg.optimized_metric), as last logged."""
     name = cfg.optimized_metric
@@ -63,7 +44,7 @@ def _optimized_value(cfg: DictConfig, trainer: pl.Trainer) -> float:
     if value is None:
         raise TaskError(
             f"optimized_metric={name} was never logged (logged: {', '.join(sorted(trainer.callback_metrics))}); "
-            "for val/fid set metrics.fid_every_n_epochs <= trainer.max_epochs"
+            "for val/fid set callbacks.val_fid.every_n_epochs <= trainer.max_epochs"
         )
     return float(value)
 
@@ -124,7 +105,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
 
     datamodule = instantiate(cfg.data)
     module: LamaGAN = instantiate(cfg.model)
-    callbacks = _val_fid(cfg) + _instantiate_group(cfg.get("callbacks"))
+    callbacks = _instantiate_group(cfg.get("callbacks"))
     loggers = _instantiate_group(cfg.get("logger"))
     _argv_for_ddp_children()
     _ddp_strategy(cfg)
@@ -152,7 +133,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     )
     outputs["generator"] = str(generator)
     for cb in callbacks:
-        if hasattr(cb, "every_n_epochs"):
+        if hasattr(cb, "every_n_epochs") and hasattr(cb, "dirpath"):
             outputs["checkpoints"] = str(cb.dirpath)
         if getattr(cb, "last_path", None) is not None:
             outputs["sample_grid"] = str(cb.last_path)

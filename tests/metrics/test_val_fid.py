@@ -78,3 +78,20 @@ def test_val_fid_switches_off_with_a_warning_when_weights_are_missing(tmp_path):
     with pytest.warns(UserWarning, match="val/fid is switched off.*metrics.inception_weights"):
         callback.on_train_epoch_end(trainer, module)
     assert callback.disabled and module.logged == []
+
+
+def test_val_fid_is_an_entry_of_the_callbacks_group_that_the_optuna_search_switches_on():
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from tests.conftest import REPO
+
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        off = compose("config", overrides=["paths.run_dir=/tmp/run"])
+        cfg = compose("config", overrides=["paths.run_dir=/tmp/run", "hparams_search=optuna", "seed=3",
+                                           "metrics.truncation=1.5", "metrics.inception_weights=/w.pth"])
+    assert instantiate(off.callbacks.val_fid).disabled
+    callback = instantiate(cfg.callbacks.val_fid)
+    assert isinstance(callback, ValFID) and not callback.disabled
+    assert (callback.every_n_epochs, callback.num_images, callback.seed, callback.truncation) == (5, 500, 3, 1.5)
+    assert callback.weights == "/w.pth"
