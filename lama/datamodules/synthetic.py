@@ -24,7 +24,7 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from lama.datamodules.coco_stuff import CocoFormatDataModule
-from lama.datamodules.common import DataError, atomic_directory
+from lama.datamodules.common import DataError, atomic_directory, staging_directory
 from lama.datamodules.datamodule import plain
 from lama.datamodules.synthetic_scenes import OTHER, STUFF, THINGS, SceneObject, draw_scene
 
@@ -37,22 +37,83 @@ ATTRIBUTE_WORDS = ("bright", "dark", "striped", "shiny", "small", "large")
 
 def is_generated(root: str | Path) -> bool:
     """True when `root` holds a complete synthetic dataset (its marker file is written last)."""
-    return (Path(root) / MARKER).is_file()
+    marker = Path(root) / MARKER
+    return marker.is_file() and "replacing" not in json.loads(marker.read_text())
+
+
+def generated_files(num_train: int, num_val: int) -> set[str]:
+    """Every file (relative to root) that generate() writes for these counts, the marker included."""
+    files = {MARKER, "vg/vg_splits.json", "vg/object_alias.txt", "vg/relationship_alias.txt"}
+    files |= {f"vg/{name}.json" for name in ("image_data", "objects", "attributes", "relationships")}
+    for split, ids in (("train", range(1, num_train + 1)), ("val", range(num_train + 1, num_train + num_val + 1))):
+        files |= {f"annotations/{part}_{split}2017.json" for part in ("instances", "stuff")}
+        files |= {f"{split}2017/{i:012d}.png" for i in ids} | {f"vg/VG_100K/{i}.png" for i in ids}
+    return files
+
+
+def _owned_files(root: Path) -> set[str] | None:
+    """What the generator wrote under root according to its marker (both sets while a regeneration
+    was interrupted); None when root holds no marker."""
+    marker = root / MARKER
+    if not marker.is_file():
+        return None
+    params = json.loads(marker.read_text())
+    owned: set[str] = set()
+    for counts in [params, *params.get("replacing", [])]:
+        owned |= generated_files(counts["num_train"], counts["num_val"])
+    return owned
 
 
 def generate(root: str | Path, num_train: int, num_val: int, resolution: int, seed: int, progress: bool = True) -> Path:
     """Write `num_train` + `num_val` scenes of `resolution` px under `root` (COCO + raw VG formats).
 
-    Built in a temporary sibling directory and renamed into place, so an interrupted run never
-    leaves a half-written dataset; an existing synthetic dataset at `root` is replaced."""
+    A new root is built in a temporary sibling and renamed into place. In an existing root only the
+    generator's own files are replaced or removed, never anything else there: files a user added stay,
+    and a root whose files would be overwritten but that holds no synthetic dataset is refused."""
     root = Path(root)
     if num_train < 1 or num_val < 1 or resolution < 8:
         raise DataError(f"need num_train >= 1, num_val >= 1, resolution >= 8; got {num_train}, {num_val}, {resolution}")
-    if root.exists() and any(root.iterdir()) and not is_generated(root):
-        raise DataError(f"{root} exists and is not a synthetic dataset; refusing to overwrite it")
-    with atomic_directory(root) as tmp:
+    if not root.exists() or not any(root.iterdir()):
+        with atomic_directory(root) as tmp:
+            _write(tmp, num_train, num_val, resolution, seed, progress)
+        return root
+    new = generated_files(num_train, num_val)
+    owned = _owned_files(root)
+    if owned is None:
+        clash = sorted(f for f in new if (root / f).exists())
+        if clash:
+            raise DataError(f"{root} is not a synthetic dataset (no {MARKER}) and holds {root / clash[0]}, which "
+                            "generating would overwrite; point data.root at an empty or new directory")  # fmt: skip
+        owned = set()
+    with staging_directory(root) as tmp:
         _write(tmp, num_train, num_val, resolution, seed, progress)
+        _replace_own_files(tmp, root, owned, new)
     return root
+
+
+def _replace_own_files(src: Path, root: Path, owned: set[str], new: set[str]) -> None:
+    """Move the freshly written files from src into root and delete the old generator files that are not
+    written again. The marker says `replacing` meanwhile, so an interruption leaves a root that is not
+    'generated' and whose owned files are still known."""
+    if (root / MARKER).is_file():
+        old = json.loads((root / MARKER).read_text())
+        replacing = [old, *old.pop("replacing", [])]  # an interrupted regeneration: its sets still count
+        _dump_atomic({**json.loads((src / MARKER).read_text()), "replacing": replacing}, root / MARKER)
+    for name in sorted(new - {MARKER}):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src / name, root / name)
+    for name in sorted(owned - new):
+        (root / name).unlink(missing_ok=True)
+    for folder in sorted({Path(name).parent for name in owned - new}, key=lambda p: -len(p.parts)):
+        if folder.parts and (root / folder).is_dir() and not any((root / folder).iterdir()):
+            (root / folder).rmdir()  # emptied generator folders only; a user's file keeps its folder
+    os.replace(src / MARKER, root / MARKER)
+
+
+def _dump_atomic(data: object, path: Path) -> None:
+    tmp = path.with_name(f"{path.name}.tmp")
+    _dump(data, tmp)
+    os.replace(tmp, path)
 
 
 def _write(root: Path, num_train: int, num_val: int, resolution: int, seed: int, progress: bool) -> None:

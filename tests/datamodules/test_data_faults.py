@@ -1,0 +1,114 @@
+"""Faults around the data (issue 15.2): prepare never deletes what a user made, caches never go into the
+data and are keyed by root, everything follows the umask."""
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+import lama.datamodules.synthetic as synthetic
+from lama.datamodules import DataError
+from lama.datamodules.synthetic import MARKER, SyntheticDataModule, generate, generated_files, is_generated
+
+
+def _tree(root: Path) -> dict[str, float]:
+    """Every file under root with its mtime: what a read-only data root must keep."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def _module(root: Path, tmp_path: Path, num_train: int, num_val: int, seed: int = 0, **extra) -> SyntheticDataModule:
+    generate_settings = {"num_train": num_train, "num_val": num_val, "seed": seed}
+    return SyntheticDataModule(root, 184, 16, cache_dir=tmp_path / "cache", generate=generate_settings, **extra)
+
+
+def test_generated_files_is_exactly_what_generate_writes(tmp_path: Path) -> None:
+    root = generate(tmp_path / "s", 3, 2, 16, seed=0, progress=False)
+    assert {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} == generated_files(3, 2)
+
+
+def test_regenerating_with_other_counts_keeps_the_users_files(tmp_path: Path) -> None:
+    root = tmp_path / "scenes"
+    _module(root, tmp_path, 6, 3).prepare_files()
+    mine = {"notes.txt": "mine", "train2017/my_photo.png": "mine too", "annotations/extra.json": "{}"}
+    for name, text in mine.items():
+        (root / name).write_text(text)
+    summary = _module(root, tmp_path, 3, 2).prepare_files()
+    assert summary["num_train"] == 3 and is_generated(root)
+    for name, text in mine.items():
+        assert (root / name).read_text() == text
+    written = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert written == generated_files(3, 2) | set(mine)  # old scenes 4..9 are gone, nothing else
+    assert not list(tmp_path.glob(".scenes.tmp-*"))
+
+
+def test_interrupted_regeneration_is_finished_by_the_next_one(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "scenes"
+    generate(root, 6, 3, 16, seed=0, progress=False)
+    (root / "notes.txt").write_text("mine")
+    real_replace, calls = os.replace, []
+
+    def dies_midway(src, dst) -> None:
+        calls.append(dst)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(synthetic.os, "replace", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        generate(root, 2, 2, 16, seed=0, progress=False)
+    monkeypatch.setattr(synthetic.os, "replace", real_replace)
+    assert not is_generated(root)  # the marker says a regeneration was under way
+    generate(root, 4, 1, 16, seed=1, progress=False)
+    written = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert written == generated_files(4, 1) | {"notes.txt"} and is_generated(root)
+
+
+def test_a_root_that_is_not_synthetic_is_refused_or_shared(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    (other / "annotations").mkdir(parents=True)
+    (other / "annotations/instances_train2017.json").write_text("the user's own")
+    with pytest.raises(DataError, match=rf"not a synthetic dataset .*{MARKER}.*instances_train2017.json.*empty or new"):
+        generate(other, 2, 1, 16, seed=0, progress=False)
+    assert (other / "annotations/instances_train2017.json").read_text() == "the user's own"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "README.txt").write_text("mine")
+    generate(shared, 2, 1, 16, seed=0, progress=False)  # nothing to overwrite: generated alongside
+    assert (shared / "README.txt").read_text() == "mine" and is_generated(shared)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_datasets_and_caches_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        dm = _module(tmp_path / "scenes", tmp_path, 3, 2)
+        dm.prepare()
+    finally:
+        os.umask(old)
+    expected = 0o777 & ~umask
+    cache = dm.cache_path("train")
+    for folder in (dm.root, dm.root / "train2017", cache, cache.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == expected, folder
+
+
+def test_caches_never_go_into_the_data_and_are_keyed_by_root(tmp_path: Path) -> None:
+    roots = [tmp_path / "a" / "scenes", tmp_path / "b" / "scenes"]
+    for seed, root in enumerate(roots):
+        generate(root, 4, 2, 16, seed=seed, progress=False)
+    before = [_tree(root) for root in roots]
+    for seed, root in enumerate(roots):
+        root.chmod(0o555)  # a read-only shared dataset (root ignores this; the file check below does not)
+        _module(root, tmp_path, 4, 2, seed).prepare()
+    assert [_tree(root) for root in roots] == before  # no layout or image cache written into the data
+    modules = [_module(root, tmp_path, 4, 2, seed) for seed, root in enumerate(roots)]
+    assert modules[0].cache_path("val") != modules[1].cache_path("val")
+    for dm in modules:
+        dm.setup("validate")
+        assert dm.val_dataset.image_cache is not None  # each reads its own cache, no "written from" warning
+        decoded = _module(dm.root, tmp_path, 4, 2, image_cache=None)  # generate settings unused here
+        decoded.setup("validate")
+        assert (dm.val_dataset[0]["image"] == decoded.val_dataset[0]["image"]).all()
+    assert len(list((tmp_path / "cache/layouts").glob("*/layouts_*.json"))) == 4  # train + val per root
+    for root in roots:
+        root.chmod(0o755)
