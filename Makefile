@@ -4,20 +4,28 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# CPU=1: PyTorch's CPU-only wheels (no CUDA libraries: about 4 GB less); the stamp records the flavour.
+CPU ?=
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+STAMP := $(VENV)/.installed$(if $(filter 1,$(CPU)),-cpu)
+# PyTorch's CPU index beside PyPI: its torch 2.x.y+cpu sorts above PyPI's 2.x.y, so pip takes it.
+PIP_INDEX := $(if $(filter 1,$(CPU)),--extra-index-url $(TORCH_CPU_INDEX))
+# Extra overrides for run.py/pytest, e.g. make demo ARGS="trainer.max_epochs=2 seed=1".
 ARGS ?=
 
 .PHONY: help install test test-full demo bench lint format clean
 
-help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+help: ## List the targets (ARGS="..." passes overrides to demo, bench and test; CPU=1 installs CPU-only PyTorch)
+	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; fi; \
+	grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "} {printf "  %s%-10s%s %s\n", on, $$1, off, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,slurm]' $(PIP_INDEX)
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install lama in editable mode with the dev tools (no-op when up to date)
+install: $(STAMP) ## Create .venv and install lama editable with the dev tools (CPU=1: CPU-only PyTorch)
 
 test: install ## Run the test suite without the slow tests (what CI runs)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)

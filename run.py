@@ -1,21 +1,29 @@
 """The one entry point: `python run.py task=train|sample|evaluate|convert|prepare|bench [overrides]`."""
 
-import sys
+from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
+from lama.cli import disk_error_line, fail, is_disk_error
 from lama.tasks import TaskError, run_task
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(cfg: DictConfig) -> object:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    output_dir = OmegaConf.select(cfg, "paths.output_dir", default=None, throw_on_resolution_failure=False)
     try:
         return run_task(cfg)
     except TaskError as err:
-        # A user error (unknown task, missing value, bad file): one clear line, exit status 2.
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        # A user error (unknown task, bad value, bad file): one clear line, exit status 2, and no run
+        # directory left behind when the run made nothing.
+        fail(str(err), run_dir, output_dir and Path(output_dir))
+    except OSError as err:
+        if not is_disk_error(err):
+            raise
+        fail(disk_error_line(err), run_dir, output_dir and Path(output_dir))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,16 @@ def run_py(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_help_lists_config_groups():
     proc = run_py("--help")
     assert proc.returncode == 0, proc.stderr
-    for group in ("data", "model", "trainer", "logger", "callbacks", "metrics"):
+    for group in ("data", "model", "trainer", "logger", "callbacks", "metrics", "experiment", "hparams_search",
+                  "hydra/launcher"):
         assert re.search(rf"^{group}: ", proc.stdout, re.M), (
             f"group {group} missing from --help:\n{proc.stdout}"
         )
+    assert re.search(r"^hydra/launcher: .*submitit_slurm", proc.stdout, re.M)
+    from lama.tasks import TASKS
+
+    for task in TASKS:
+        assert re.search(rf"^{task}\s+\S", proc.stdout, re.M), f"task {task} missing from --help"
 
 
 def test_unknown_task_is_one_line_and_exit_2():
@@ -73,6 +79,19 @@ def test_make_help_lists_targets():
     proc = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
     assert "demo" in proc.stdout and "test" in proc.stdout
+    assert "\033" not in proc.stdout, "raw ANSI colour codes in piped `make help`"
+    assert "ARGS=" in proc.stdout and "CPU=1" in proc.stdout
+
+
+@pytest.mark.parametrize(("flag", "cpu_index"), [([], False), (["CPU=1"], True)])
+def test_make_install_cpu_uses_pytorch_cpu_index(tmp_path, flag, cpu_index):
+    venv = tmp_path / "venv"  # absent, so `make -n` prints every install step
+    proc = subprocess.run(["make", "-n", "install", f"VENV={venv}", *flag], cwd=REPO, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    pip = [line for line in proc.stdout.splitlines() if "pip install" in line]
+    assert len(pip) == 1 and "-e '.[dev,slurm]'" in pip[0]
+    assert ("--extra-index-url https://download.pytorch.org/whl/cpu" in pip[0]) is cpu_index
 
 
 def test_ci_script_runs_make_test():

@@ -7,6 +7,8 @@ import importlib
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from lama.config_checks import ConfigValueError, check_config
+
 TASKS = ("train", "sample", "evaluate", "convert", "prepare", "bench")
 
 
@@ -28,6 +30,10 @@ def run_task(cfg: DictConfig) -> object:
         OmegaConf.resolve(cfg)
     except MissingMandatoryValue as err:
         raise TaskError(f"missing required value {err.full_key!r}: set it on the command line") from None
+    try:
+        check_config(cfg)
+    except ConfigValueError as err:
+        raise TaskError(str(err)) from None
     module = importlib.import_module(f"lama.tasks.{task}")
     return module.run(cfg)
 

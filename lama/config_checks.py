@@ -1,0 +1,156 @@
+"""Typed checks of the config values, run before anything is built: a wrong value is one `error:` line
+naming the key, not a traceback from deep inside a constructor seconds (or a whole setup) later."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+_ABSENT = object()
+RESOLUTIONS = (64, 128, 256)
+
+
+class ConfigValueError(ValueError):
+    """A config value of the wrong type or range; the message names the key and the value."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, int | float)) and not isinstance(value, bool)
+
+
+def boolean(value: object) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def positive_int(value: object) -> str | None:
+    return None if _is_int(value) and value > 0 else "must be a positive integer"
+
+
+def non_negative_int(value: object) -> str | None:
+    return None if _is_int(value) and value >= 0 else "must be an integer >= 0"
+
+
+def int_or_minus_one(value: object) -> str | None:
+    return None if _is_int(value) and value >= -1 else "must be an integer >= 0 (or -1 for no limit)"
+
+
+def positive_number(value: object) -> str | None:
+    return None if _is_number(value) and value > 0 else "must be a number > 0"
+
+
+def non_negative_number(value: object) -> str | None:
+    return None if _is_number(value) and value >= 0 else "must be a number >= 0"
+
+
+def optional(check: Callable[[object], str | None]) -> Callable[[object], str | None]:
+    """`check`, but null is allowed too."""
+    def allow_null(value: object) -> str | None:
+        reason = check(value)
+        return None if value is None or reason is None else f"{reason} (or null)"
+    return allow_null
+
+
+def choice(*options: object) -> Callable[[object], str | None]:
+    """One of `options` (compared with their types, so `64` and `"64"` differ)."""
+    def one_of(value: object) -> str | None:
+        ok = any(value == o and type(value) is type(o) for o in options)
+        return None if ok else f"must be one of {', '.join(str(o) for o in options)}"
+    return one_of
+
+
+def batches_limit(value: object) -> str | None:
+    """Lightning's limit_*_batches: a fraction in [0, 1] or a batch count."""
+    if _is_int(value) and value >= 0 or isinstance(value, float) and 0.0 <= value <= 1.0:
+        return None
+    return "must be a fraction in [0, 1] or a number of batches >= 0"
+
+
+# Key -> check, for the keys whose type the code relies on. Keys missing from a config are skipped
+# (a task or preset may not have them); extend this table with any new typed option.
+CHECKS: dict[str, Callable[[object], str | None]] = {
+    "resolution": choice(*RESOLUTIONS),
+    "seed": optional(non_negative_int),
+    "evaluate_after_training": boolean,
+    "data.batch_size": positive_int,
+    "data.val_batch_size": positive_int,
+    "data.num_workers": non_negative_int,
+    "data.num_classes": positive_int,
+    "data.pin_memory": boolean,
+    "data.persistent_workers": boolean,
+    "data.flip": boolean,
+    "data.drop_last": boolean,
+    "data.return_masks": boolean,
+    "data.dataset.max_objects": positive_int,
+    "data.dataset.min_objects": non_negative_int,
+    "data.dataset.max_bad_images": non_negative_int,
+    "data.dataset.cache": boolean,
+    "model.ch": positive_int,
+    "model.z_dim": positive_int,
+    "model.lama": boolean,
+    "model.lambda_obj": non_negative_number,
+    "model.lambda_img": non_negative_number,
+    "model.d_only_iters": non_negative_int,
+    "model.optimizer_g.lr": positive_number,
+    "model.optimizer_d.lr": positive_number,
+    "model.ema.enabled": boolean,
+    "model.ema.decay": positive_number,
+    "model.sync_batchnorm": boolean,
+    "model.fast.enabled": boolean,
+    "model.fast.bf16": boolean,
+    "model.fast.channels_last": boolean,
+    "model.fast.isla_impl": choice("auto", "ref", "ext"),
+    "trainer.max_epochs": int_or_minus_one,
+    "trainer.max_steps": int_or_minus_one,
+    "trainer.num_nodes": positive_int,
+    "trainer.log_every_n_steps": positive_int,
+    "trainer.limit_train_batches": batches_limit,
+    "trainer.deterministic": boolean,
+    "trainer.enable_model_summary": boolean,
+    "callbacks.checkpoint.every_n_iterations": non_negative_int,
+    "callbacks.checkpoint.every_n_epochs": non_negative_int,
+    "callbacks.sample_grid.every_n_iterations": non_negative_int,
+    "callbacks.sample_grid.num_layouts": positive_int,
+    "metrics.repeats": positive_int,
+    "metrics.num_layouts": optional(positive_int),
+    "metrics.batch_size": positive_int,
+    "metrics.truncation": optional(non_negative_number),
+    "metrics.save_masks": boolean,
+    "metrics.fid_every_n_epochs": non_negative_int,
+    "metrics.fid_num_images": positive_int,
+}
+
+
+def check_values(cfg: DictConfig, checks: dict[str, Callable[[object], str | None]] = CHECKS) -> None:
+    """Raise ConfigValueError for the first key of `checks` whose (resolved) value fails its check."""
+    for key, check in checks.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+        if value is _ABSENT or OmegaConf.is_config(value):
+            continue
+        reason = check(value)
+        if reason is not None:
+            raise ConfigValueError(f"{key} {reason}, got {value!r}")
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU trainer preset on a machine without a visible GPU: say what to add instead of Lightning's
+    "No supported gpu backend found!" after the whole setup."""
+    if cfg.get("task") != "train":
+        return
+    accelerator = OmegaConf.select(cfg, "trainer.accelerator", default=None)
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
+        raise ConfigValueError(f"trainer.accelerator={accelerator} but no GPU visible: add trainer=cpu")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every check of a resolved config that needs nothing built; raises ConfigValueError."""
+    check_values(cfg)
+    check_accelerator(cfg)
