@@ -73,16 +73,13 @@ class LayoutDataset(Dataset):
         if cache_dir is None:
             self.image_cache = None
             return
-        try:
-            cache = ImageCache(cache_dir, self.resolution)
-        except DataError as err:
-            raise DataError(f"{err} (write it with `{self.prepare_cmd}`)") from None
+        cache = ImageCache(cache_dir, self.resolution, self.prepare_cmd)
         if cache.draft != self.jpeg_draft:
             raise DataError(
                 f"image cache {cache.cache_dir} was written with jpeg_draft={cache.draft}, the dataset uses "
                 f"jpeg_draft={self.jpeg_draft}; point image_cache at the matching cache or rerun `{self.prepare_cmd}`"
             )
-        cache.check_source(self.image_dir, self.image_names(), self.prepare_cmd)
+        cache.check_source(self.image_dir, self.image_names())
         self.image_cache = cache
 
     def _read(self, i: int) -> np.ndarray:

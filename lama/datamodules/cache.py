@@ -8,6 +8,7 @@ so a crashed `task=prepare` never leaves a half-written cache behind."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,9 +19,10 @@ from tqdm import tqdm
 
 from lama.datamodules.common import UNREADABLE, DataError, atomic_directory, load_image, to_unit_tensor
 
-FORMAT = "lama-image-cache-v1"
+FORMAT = "lama-image-cache-v2"  # v2: every source file's size and mtime, plus content hashes of a sample
 INDEX = "index.json"
-FINGERPRINT_FILES = 16  # source files whose size and mtime are recorded, to notice regenerated images
+HASHED_FILES = 16  # evenly spaced source files whose content hash is recorded (same size and mtime, new bytes)
+PREPARE_CMD = "python run.py task=prepare"
 
 
 def cache_name(split: str, resolution: int, draft: bool = False) -> str:
@@ -28,19 +30,40 @@ def cache_name(split: str, resolution: int, draft: bool = False) -> str:
     return f"{split}_{int(resolution)}px{'_draft' if draft else ''}"
 
 
-def fingerprint(image_dir: Path, file_names: Sequence[str]) -> dict[str, list[int]]:
-    """[size in bytes, mtime in ns] of up to FINGERPRINT_FILES evenly spaced source files (absent ones
-    are left out): cheap to check at load time, and it changes when a dataset is regenerated in place."""
+def fingerprint(image_dir: Path, file_names: Sequence[str]) -> dict:
+    """What identifies the source files cheaply: [size in bytes, mtime in ns] of every file (None when
+    absent) and the sha1 of HASHED_FILES evenly spaced ones. Changes when any image is rewritten."""
     names = [str(n) for n in file_names]
-    step = max(1, len(names) // FINGERPRINT_FILES)
-    prints = {}
-    for name in names[::step][:FINGERPRINT_FILES]:
+    stats: list[list[int] | None] = []
+    for name in names:
         try:
             stat = (Path(image_dir) / name).stat()
+            stats.append([stat.st_size, stat.st_mtime_ns])
         except OSError:
-            continue
-        prints[name] = [stat.st_size, stat.st_mtime_ns]
-    return prints
+            stats.append(None)
+    step = max(1, len(names) // HASHED_FILES)
+    hashes = {name: _sha1(Path(image_dir) / name) for name in names[::step][:HASHED_FILES]}
+    return {"stats": stats, "sha1": {k: v for k, v in hashes.items() if v is not None}}
+
+
+def _sha1(path: Path) -> str | None:
+    try:
+        return hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def changed_source(recorded: dict, image_dir: Path, file_names: Sequence[str]) -> str | None:
+    """The first source file that differs from its `recorded` fingerprint (None: all match). Files absent
+    now are not compared, so a cache copied without its sources still serves."""
+    now = fingerprint(image_dir, file_names)
+    for name, old, new in zip(file_names, recorded.get("stats", []), now["stats"], strict=False):
+        if new is not None and old != new:
+            return str(name)
+    for name, digest in recorded.get("sha1", {}).items():
+        if now["sha1"].get(name, digest) != digest:
+            return name
+    return None
 
 
 def write_image_cache(
@@ -100,20 +123,16 @@ def write_image_cache(
     return out_dir
 
 
-def _read_index(cache_dir: Path) -> dict:
+def _read_index(cache_dir: Path, prepare_cmd: str = PREPARE_CMD) -> dict:
     path = Path(cache_dir) / INDEX
     try:
         index = json.loads(path.read_text())
     except FileNotFoundError:
-        raise DataError(
-            f"no image cache at {cache_dir} (missing {INDEX}); run `python run.py task=prepare`"
-        ) from None
+        raise DataError(f"no image cache at {cache_dir} (missing {INDEX}); run `{prepare_cmd}`") from None
     except json.JSONDecodeError as err:
-        raise DataError(
-            f"{path} is not valid JSON ({err}); delete the cache and rerun task=prepare"
-        ) from None
+        raise DataError(f"{path} is not valid JSON ({err}); rerun `{prepare_cmd}`") from None
     if index.get("format") != FORMAT:
-        raise DataError(f"{path}: format {index.get('format')!r}, expected {FORMAT!r}; rerun task=prepare")
+        raise DataError(f"{path}: format {index.get('format')!r}, expected {FORMAT!r}; rerun `{prepare_cmd}`")
     return index
 
 
@@ -121,16 +140,16 @@ def is_complete(
     cache_dir: Path, file_names: Iterable[str], resolution: int, image_dir: Path | None = None
 ) -> bool:
     """Whether cache_dir holds a finished cache of exactly these files at this resolution (and, when
-    image_dir is given, of the files now in image_dir: same directory, unchanged sizes and mtimes)."""
+    image_dir is given, of the files now in image_dir: same directory, unchanged fingerprint)."""
     try:
         index = _read_index(cache_dir)
     except DataError:
         return False
     same = index["resolution"] == int(resolution) and index["file_names"] == [str(n) for n in file_names]
     if same and image_dir is not None:
-        same = index.get("image_dir") == str(Path(image_dir).resolve()) and index.get(
-            "fingerprint"
-        ) == fingerprint(image_dir, index["file_names"])
+        same = index.get("image_dir") == str(Path(image_dir).resolve()) and index.get("fingerprint") == fingerprint(
+            image_dir, index["file_names"]
+        )
     return same
 
 
@@ -138,17 +157,19 @@ class ImageCache:
     """Read side of a cache directory: images by position or by file name, memory-mapped (cheap to open
     in every DataLoader worker)."""
 
-    def __init__(self, cache_dir: str | Path, resolution: int | None = None) -> None:
+    def __init__(self, cache_dir: str | Path, resolution: int | None = None, prepare_cmd: str = PREPARE_CMD) -> None:
         self.cache_dir = Path(cache_dir)
-        index = _read_index(self.cache_dir)
+        self.prepare_cmd = prepare_cmd  # named in every hint: the command that rewrites this cache
+        index = _read_index(self.cache_dir, prepare_cmd)
         self.resolution = int(index["resolution"])
         if resolution is not None and int(resolution) != self.resolution:
             raise DataError(
-                f"image cache {self.cache_dir} holds {self.resolution} px images, but {resolution} px were asked for"
+                f"image cache {self.cache_dir} holds {self.resolution} px images, but {resolution} px were asked "
+                f"for; rerun `{prepare_cmd}` with that resolution"
             )
         self.draft = bool(index.get("draft", False))
         self.image_dir: str | None = index.get("image_dir")
-        self._fingerprint: dict[str, list[int]] = index.get("fingerprint", {})
+        self._fingerprint: dict = index.get("fingerprint", {})
         self.file_names: list[str] = index["file_names"]
         self._position = {name: i for i, name in enumerate(self.file_names)}
         self._unreadable = set(index["unreadable"])
@@ -162,26 +183,22 @@ class ImageCache:
     def __contains__(self, name: str) -> bool:
         return name in self._position
 
-    def check_source(self, image_dir: Path, file_names: Iterable[str], prepare_cmd: str) -> None:
-        """Raise DataError (naming this cache and `prepare_cmd`) unless the cache holds every one of
-        `file_names` and those source files in image_dir are the ones it was written from."""
-        hint = f"delete {self.cache_dir} or rerun `{prepare_cmd}` to rewrite it"
+    def check_source(self, image_dir: Path, file_names: Iterable[str]) -> None:
+        """Raise DataError (naming this cache and the prepare command) unless the cache holds every one of
+        `file_names` and the source files in image_dir are the ones it was written from."""
+        hint = f"rerun `{self.prepare_cmd}` to rewrite it"
         missing = [n for n in file_names if n not in self._position]
         if missing:
             raise DataError(
                 f"stale image cache {self.cache_dir}: {len(missing)} image(s) of the dataset are not in it "
                 f"(first: {missing[0]}); {hint}"
             )
-        for name, (size, mtime) in self._fingerprint.items():
-            try:
-                stat = (Path(image_dir) / name).stat()
-            except OSError:
-                continue  # sources absent (e.g. only the cache was copied): nothing to compare
-            if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
-                raise DataError(
-                    f"stale image cache {self.cache_dir}: {Path(image_dir) / name} changed after the cache "
-                    f"was written; {hint}"
-                )
+        changed = changed_source(self._fingerprint, Path(image_dir), self.file_names)
+        if changed is not None:
+            raise DataError(
+                f"stale image cache {self.cache_dir}: {Path(image_dir) / changed} changed after the cache "
+                f"was written; {hint}"
+            )
         self._open()  # missing or truncated shards fail here, not in a loader worker mid-epoch
 
     def _open(self) -> list[np.ndarray]:
@@ -193,11 +210,11 @@ class ImageCache:
                     shard = np.load(path, mmap_mode="r")
                 except (OSError, ValueError) as err:
                     raise DataError(f"corrupt image cache {self.cache_dir}: cannot read {path.name} ({err}); "
-                                    "delete the directory and rerun task=prepare") from None
+                                    f"rerun `{self.prepare_cmd}`") from None
                 if shard.dtype != np.uint8 or shard.shape != (size, self.resolution, self.resolution, 3):
                     raise DataError(f"corrupt image cache {self.cache_dir}: {path.name} holds {shard.dtype} "
                                     f"{shard.shape}, the index says ({size}, {self.resolution}, "
-                                    f"{self.resolution}, 3) uint8; delete the directory and rerun task=prepare")
+                                    f"{self.resolution}, 3) uint8; rerun `{self.prepare_cmd}`")
                 shards.append(shard)
             self._shards = shards
         return self._shards
@@ -216,7 +233,7 @@ class ImageCache:
     def uint8_by_name(self, name: str) -> np.ndarray:
         """The (R, R, 3) uint8 image cached from file `name` (as given to write_image_cache)."""
         if name not in self._position:
-            raise DataError(f"{name} is not in the image cache {self.cache_dir}; rerun task=prepare")
+            raise DataError(f"{name} is not in the image cache {self.cache_dir}; rerun `{self.prepare_cmd}`")
         return self.uint8(self._position[name])
 
     def read(self, i: int) -> torch.Tensor:

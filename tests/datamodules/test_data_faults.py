@@ -1,14 +1,18 @@
-"""Faults around the data (issue 15.2): prepare never deletes what a user made, caches never go into the
-data and are keyed by root, everything follows the umask."""
+"""Faults around the data (issue 15): prepare never deletes what a user made, caches never go into the
+data, are keyed by root and follow the umask (15.2); any changed image makes a cache stale (15.3)."""
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 import lama.datamodules.synthetic as synthetic
-from lama.datamodules import DataError
+from lama.datamodules import CocoStuff, DataError
+from lama.datamodules.cache import HASHED_FILES, write_image_cache
 from lama.datamodules.synthetic import MARKER, SyntheticDataModule, generate, generated_files, is_generated
 
 
@@ -112,3 +116,53 @@ def test_caches_never_go_into_the_data_and_are_keyed_by_root(tmp_path: Path) -> 
     assert len(list((tmp_path / "cache/layouts").glob("*/layouts_*.json"))) == 4  # train + val per root
     for root in roots:
         root.chmod(0o755)
+
+
+def _rewrite_pixels(path: Path) -> None:
+    """Replace an image file by a visibly different image of the same size (a regenerated image)."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(path).convert("RGB"))
+    Image.fromarray(255 - image).save(path)
+
+
+def test_any_changed_image_makes_the_cache_stale_and_prepare_rebuilds_it(synthetic_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "scenes"
+    shutil.copytree(synthetic_root, root)
+    dm = _module(root, tmp_path, 48, 16, seed=3)
+    dm.write_image_caches()
+    dm.setup("fit")
+    names = dm.train_dataset.image_names()
+    assert len(names) > 2 * HASHED_FILES  # so that most files are outside the hashed sample
+    changed = root / "train2017" / names[1]  # not among the 16 hashed ones, nor the old 16 fingerprinted
+    _rewrite_pixels(changed)
+    with pytest.raises(DataError, match=rf"stale image cache .*{changed}.*task=prepare data=synthetic`"):
+        _module(root, tmp_path, 48, 16, seed=3).setup("fit")
+    dm.write_image_caches()  # task=prepare's step: the stale cache is rewritten, not kept
+    fresh = _module(root, tmp_path, 48, 16, seed=3)
+    fresh.setup("fit")
+    decoded = CocoStuff(root, "train", 16)
+    assert fresh.train_dataset.image_cache is not None
+    assert torch.equal(fresh.train_dataset[1]["image"], decoded[1]["image"])
+
+
+def test_same_size_and_mtime_with_new_bytes_is_caught_by_the_sample_hash(synthetic_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "scenes"
+    shutil.copytree(synthetic_root, root)
+    ds = CocoStuff(root, "val", 16)
+    cache = write_image_cache(ds.image_dir, ds.image_names(), tmp_path / "c", 16, progress=False)
+    path = ds.image_dir / ds.image_names()[0]  # the first file is always hashed
+    before, data = path.stat(), bytearray(path.read_bytes())
+    data[-20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(DataError, match=f"stale image cache .*{path.name} changed"):
+        ds.use_image_cache(cache)
+
+
+def test_a_synthetic_cache_hint_names_the_synthetic_dataset(tmp_path: Path) -> None:
+    dm = _module(tmp_path / "scenes", tmp_path, 3, 2, image_cache=str(tmp_path / "nowhere"))
+    dm.prepare_data()
+    with pytest.raises(DataError, match="no image cache .*nowhere.*task=prepare data=synthetic`") as err:
+        dm.setup("validate")
+    assert "coco_stuff" not in str(err.value)
