@@ -15,7 +15,11 @@ from torch import nn
 
 FORMAT = "lama-generator-v1"
 LIGHTNING_KEY = "lama_generator"
-HPARAM_KEYS = ("resolution", "num_classes", "ch", "z_dim", "lama")
+# build_generator arguments recorded per architecture (records written before `arch` existed are LAMA's)
+HPARAM_KEYS = {
+    "lama": ("arch", "resolution", "num_classes", "ch", "z_dim", "lama"),
+    "lostgan_v2": ("arch", "resolution", "num_classes", "ch", "z_dim"),
+}
 
 
 class CheckpointError(ValueError):
@@ -26,12 +30,17 @@ def generator_record(
     state_dict: dict[str, torch.Tensor], hparams: dict[str, Any], class_names: list[str] | None = None
 ) -> dict[str, Any]:
     """Build the record for a generator's state dict and its build_generator arguments."""
-    missing = [k for k in HPARAM_KEYS if k not in hparams]
+    hparams = {"arch": "lama", **hparams}
+    if hparams["arch"] not in HPARAM_KEYS:
+        raise CheckpointError(f"generator arch must be one of {sorted(HPARAM_KEYS)}, got {hparams['arch']!r}")
+    keys = HPARAM_KEYS[hparams["arch"]]
+    missing = [k for k in keys if k not in hparams]
     if missing:
         raise CheckpointError(f"generator hparams lack {missing}")
+    kinds = {"arch": str, "lama": bool}
     return {
         "format": FORMAT,
-        "hparams": {k: (bool(hparams[k]) if k == "lama" else int(hparams[k])) for k in HPARAM_KEYS},
+        "hparams": {k: kinds.get(k, int)(hparams[k]) for k in keys},
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         "class_names": list(class_names) if class_names is not None else None,
     }
@@ -62,7 +71,18 @@ def read_generator_record(path: str | Path) -> dict[str, Any]:
             f"{path} is not a lama generator checkpoint (no '{FORMAT}' record); "
             "an authors' checkpoint must first go through `python run.py task=convert checkpoint=...`"
         )
+    record["hparams"] = {"arch": "lama", **record["hparams"]}
     return record
+
+
+def check_arch_matches(record: dict[str, Any], arch: str, where: str | Path) -> None:
+    """Refuse a generator record of another architecture than `arch` (model=lama vs model=lostgan_v2)."""
+    found = record["hparams"].get("arch", "lama")
+    if found != arch:
+        raise CheckpointError(
+            f"{where} holds a {found} generator, but the model is {arch}: "
+            f"use model={found} with this checkpoint (or another checkpoint)"
+        )
 
 
 def load_generator(

@@ -9,16 +9,25 @@ from torch import nn
 from lama.models.spectral import spectral_norm
 
 LRELU_SLOPE = 0.01
+# LostGAN-V2's conv helper builds its spectral norms with this eps (it only enters the power iteration).
+CONV_SN_EPS = 1e-4
 
 
-def sn(module: nn.Module) -> nn.Module:
+def sn(module: nn.Module, eps: float = 1e-12) -> nn.Module:
     """Spectral normalisation of `module.weight` (one power iteration per training forward)."""
-    return spectral_norm(module)
+    return spectral_norm(module, eps=eps)
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
     """LeakyReLU with the authors' slope 0.01."""
     return F.leaky_relu(x, LRELU_SLOPE)
+
+
+def image_head(ch: int, activation: nn.Module, sn_eps: float = 1e-12) -> nn.Sequential:
+    """The generator's output: BatchNorm2d(ch), activation, SN-conv3x3(ch -> 3), tanh (the authors' indices)."""
+    return nn.Sequential(
+        nn.BatchNorm2d(ch), activation, sn(nn.Conv2d(ch, 3, 3, padding=1), eps=sn_eps), nn.Tanh()
+    )
 
 
 class NoiseInjection(nn.Module):

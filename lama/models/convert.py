@@ -1,5 +1,6 @@
-"""Convert the authors' released state dicts (LostGAN-V2 / LAMA naming, old-style spectral norm) into
-state dicts that our networks load with strict=True."""
+"""Convert the authors' released state dicts (LAMA's and LostGAN-V2's naming, old-style spectral norm) into
+state dicts that our networks load with strict=True. Pure key and shape mapping: reading and writing
+checkpoint files is lama.checkpoint's and lama.tasks.convert's job."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from lama.checkpoint import FORMAT, LIGHTNING_KEY
+from lama.models.arch import check_arch
 
 NETWORKS = ("generator", "discriminator")
+RESOLUTIONS = {"lama": (64, 128, 256), "lostgan_v2": (128, 256)}
 # DDP saves the generator under `module.`; the CombineDiscriminator wrapper keeps its network under `obD.`.
 PREFIXES = ("module.", "obD.")
 # Old-style spectral norm (weight_orig, weight_u, weight_v) -> torch.nn.utils.parametrizations names.
@@ -56,17 +58,29 @@ def _rename_generator_block(key: str, resolution: int) -> str:
     return re.sub(r"^res(\d+)\.", lambda m: f"res.{int(m.group(1)) - first}.", key)
 
 
-def rename_key(key: str, network: str, resolution: int) -> str:
+def _rename_lostgan_v2(key: str, network: str) -> str:
+    """LostGAN-V2: blocks res1..resN -> res.0.., gates alpha1..alphaK -> class_gates.0..; the image head
+    l7 (128 px) / l8 (256 px) -> l_im."""
+    if network == "generator":
+        key = re.sub(r"^res(\d+)\.", lambda m: f"res.{int(m.group(1)) - 1}.", key)
+        return re.sub(r"^alpha(\d+)$", lambda m: f"class_gates.{int(m.group(1)) - 1}", key)
+    return re.sub(r"^l[78]\.", "l_im.", key)
+
+
+def rename_key(key: str, network: str, resolution: int, arch: str = "lama") -> str:
     """One authors' parameter name -> ours."""
     key = _rename_sn(strip_prefixes(key))
+    if arch == "lostgan_v2":
+        return _rename_lostgan_v2(key, network)
     if network == "generator":
         key = _rename_generator_block(key, resolution)
         key = ADAPTER_RE.sub(r"mask_regress.adapter.\1", key)
     return key
 
 
-def infer_hparams(state_dict: Mapping[str, torch.Tensor], network: str) -> dict:
-    """Builder arguments (ch, num_classes, and for the generator z_dim, lama) read off converted weights."""
+def infer_hparams(state_dict: Mapping[str, torch.Tensor], network: str, arch: str = "lama") -> dict:
+    """Builder arguments (ch, num_classes, and for the generator z_dim, and lama for LAMA) read off
+    converted weights."""
     probes = {
         "generator": {
             "ch": ("final.0.weight", 0),
@@ -82,24 +96,25 @@ def infer_hparams(state_dict: Mapping[str, torch.Tensor], network: str) -> dict:
     if absent:
         raise ConversionError(f"not a {network} state dict of the authors' release: it lacks {absent}")
     hparams = {name: int(state_dict[key].shape[dim]) for name, (key, dim) in probes.items()}
-    if network == "generator":
+    if network == "generator" and arch == "lama":
         hparams["lama"] = any(k.startswith("mask_regress.adapter.") for k in state_dict)
     return hparams
 
 
-def build_network(network: str, resolution: int, **hparams) -> nn.Module:
+def build_network(network: str, resolution: int, arch: str = "lama", **hparams) -> nn.Module:
     """Our generator or discriminator from its builder arguments."""
     from lama.models import build_discriminator, build_generator
 
     if network == "generator":
-        return build_generator(resolution, **hparams)
-    return build_discriminator(resolution, **hparams)
+        return build_generator(resolution, arch=arch, **hparams)
+    return build_discriminator(resolution, arch=arch, **hparams)
 
 
 @functools.lru_cache(maxsize=16)
-def target_shapes(network: str, resolution: int, hparams: tuple) -> dict[str, torch.Size]:
+def target_shapes(network: str, resolution: int, arch: str, hparams: tuple) -> dict[str, torch.Size]:
     """Name -> shape of our network's state dict, in its order (built once per set of arguments)."""
-    return {k: v.shape for k, v in build_network(network, resolution, **dict(hparams)).state_dict().items()}
+    net = build_network(network, resolution, arch, **dict(hparams))
+    return {k: v.shape for k, v in net.state_dict().items()}
 
 
 def check_state_dict_fits(
@@ -123,15 +138,16 @@ def check_state_dict_fits(
         )
     missing = [k for k in target if k not in state_dict]
     if missing:
-        problems.append(f"missing keys: {_listing(missing)}")
+        problems.append(f"missing keys: {key_listing(missing)}")
     unknown = [names.get(k, k) for k in state_dict if k not in target]
     if unknown:
-        problems.append(f"unknown keys: {_listing(unknown)}")
+        problems.append(f"unknown keys: {key_listing(unknown)}")
     if problems:
         raise ConversionError(f"state dict does not fit {what}: " + "; ".join(problems))
 
 
-def _listing(keys: list[str], limit: int = 12) -> str:
+def key_listing(keys: list[str], limit: int = 12) -> str:
+    """At most `limit` keys, quoted, then how many there are in all."""
     shown = ", ".join(repr(k) for k in keys[:limit])
     return f"[{shown}]" if len(keys) <= limit else f"[{shown}, ...] ({len(keys)} in all)"
 
@@ -144,34 +160,43 @@ def convert_original_state_dict(
     state_dict: Mapping[str, torch.Tensor],
     network: str,
     resolution: int,
+    arch: str = "lama",
     *,
     ch: int | None = None,
     num_classes: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The authors' `network` ("generator" or "discriminator") weights, with or without `module.` / `obD.`
-    prefixes, -> a state dict our network of the same resolution, width and class count loads strictly.
-    Width and class count are read off the weights unless `ch` / `num_classes` demand specific values."""
+    """The authors' `network` ("generator" or "discriminator") weights of `arch` ("lama" or "lostgan_v2"),
+    with or without `module.` / `obD.` prefixes, -> a state dict our network of the same arch, resolution,
+    width and class count loads strictly. Width and class count are read off the weights unless `ch` /
+    `num_classes` demand specific values."""
     if network not in NETWORKS:
         raise ConversionError(f"network must be one of {NETWORKS}, got {network!r}")
-    if int(resolution) not in (64, 128, 256):
-        raise ConversionError(f"resolution must be 64, 128 or 256, got {resolution}")
+    try:
+        check_arch(arch)
+    except ValueError as err:
+        raise ConversionError(str(err)) from None
+    sizes = RESOLUTIONS[arch]
+    if int(resolution) not in sizes:
+        raise ConversionError(
+            f"resolution must be {', '.join(map(str, sizes[:-1]))} or {sizes[-1]} for {arch}, got {resolution}"
+        )
     resolution = int(resolution)
     converted: dict[str, torch.Tensor] = {}
     names: dict[str, str] = {}
     for key, value in state_dict.items():
         if not isinstance(value, torch.Tensor):
             raise ConversionError(f"entry {key!r} is a {type(value).__name__}, not a tensor")
-        new = rename_key(key, network, resolution)
+        new = rename_key(key, network, resolution, arch)
         if new in converted:
             raise ConversionError(f"keys {names[new]!r} and {key!r} both map to {new!r}")
         converted[new], names[new] = value, key
-    hparams = infer_hparams(converted, network)
+    hparams = infer_hparams(converted, network, arch)
     if ch is not None:
         hparams["ch"] = int(ch)
     if num_classes is not None:
         hparams["num_classes"] = int(num_classes)
-    target = target_shapes(network, resolution, tuple(sorted(hparams.items())))
-    what = f"our {network} at {resolution} px with {hparams}"
+    target = target_shapes(network, resolution, arch, tuple(sorted(hparams.items())))
+    what = f"our {arch} {network} at {resolution} px with {hparams}"
     check_state_dict_fits(target, converted, what, names)
     return {k: converted[k] for k in target}
 
@@ -184,31 +209,3 @@ def load_state_dict_checked(
     check_state_dict_fits(module.state_dict(), state_dict, what or type(module).__name__)
     module.load_state_dict(state_dict, strict=True)
     return module
-
-
-# Where the authors' and common training scripts keep the generator inside a checkpoint dict.
-GENERATOR_ENTRIES = ("netG", "generator", "G", "net_G", "model", "state_dict", "model_state_dict")
-
-
-def _is_tensor_dict(obj) -> bool:
-    return (
-        isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
-    )
-
-
-def extract_generator_state_dict(obj) -> dict[str, torch.Tensor]:
-    """The generator's weights from a loaded checkpoint: a raw state dict, or a dict holding it under
-    one of GENERATOR_ENTRIES (e.g. {'netG': ..., 'netD': ..., 'epoch': ...})."""
-    if _is_tensor_dict(obj):
-        return dict(obj)
-    if not isinstance(obj, Mapping):
-        raise ConversionError(f"expected a state dict or a dict of them, got {type(obj).__name__}")
-    if obj.get("format") == FORMAT or LIGHTNING_KEY in obj:
-        raise ConversionError("this is already a checkpoint of ours; sample or evaluate it directly")
-    for key in GENERATOR_ENTRIES:
-        if _is_tensor_dict(obj.get(key)):
-            return dict(obj[key])
-    raise ConversionError(
-        f"no generator state dict found: top-level keys are {_listing([str(k) for k in obj])}; "
-        f"expected a raw state dict or one of {list(GENERATOR_ENTRIES)}"
-    )

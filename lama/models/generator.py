@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from lama.layout import check_layout_tensors
-from lama.models.blocks import LRELU_SLOPE, NoiseInjection, lrelu, sn
+from lama.models.arch import check_arch
+from lama.models.blocks import CONV_SN_EPS, LRELU_SLOPE, NoiseInjection, image_head, lrelu, sn
 from lama.models.masks import MaskNet
-from lama.models.norm import ISLANorm
+from lama.models.norm import ISLANorm, SpatialAdaptiveNorm
 
 # resolution -> (label embedding size, channel multipliers of ch from the fc output through every block)
 ARCH = {
@@ -20,32 +21,39 @@ ARCH = {
 
 
 class GeneratorBlock(nn.Module):
-    """Upsampling residual block: alpha * (ISLA, LReLU, up, conv, noise, ISLA, LReLU, conv, noise) +
-    conv1x1(up(x)); alpha starts at 0 and is not clamped."""
+    """Upsampling residual block: alpha * (norm, act, up, conv, noise, norm, act, conv, noise) + conv1x1(up(x)).
+    LAMA (default): ISLA norms, LReLU, bias-free convs, noise, a gate alpha starting at 0 (not clamped).
+    `lostgan_v2=True`: LostGAN-V2's block (spatially adaptive BN, ReLU, convs with bias, no noise, no gate)."""
 
-    def __init__(self, in_ch: int, out_ch: int, num_w: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, num_w: int, lostgan_v2: bool = False) -> None:
         super().__init__()
-        self.b1 = ISLANorm(in_ch, num_w)
-        self.conv1 = sn(nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False))
-        self.noise1 = NoiseInjection(out_ch)
-        self.b2 = ISLANorm(out_ch, num_w)
-        self.conv2 = sn(nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False))
-        self.noise2 = NoiseInjection(out_ch)
-        self.c_sc = sn(nn.Conv2d(in_ch, out_ch, 1))
-        self.alpha = nn.Parameter(torch.zeros(()))
+        norm, eps = (SpatialAdaptiveNorm, CONV_SN_EPS) if lostgan_v2 else (ISLANorm, 1e-12)
+        self.act = F.relu if lostgan_v2 else lrelu
+        self.b1 = norm(in_ch, num_w)
+        self.conv1 = sn(nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=lostgan_v2), eps=eps)
+        self.noise1 = nn.Identity() if lostgan_v2 else NoiseInjection(out_ch)
+        self.b2 = norm(out_ch, num_w)
+        self.conv2 = sn(nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=lostgan_v2), eps=eps)
+        self.noise2 = nn.Identity() if lostgan_v2 else NoiseInjection(out_ch)
+        self.c_sc = sn(nn.Conv2d(in_ch, out_ch, 1), eps=eps)
+        self.alpha = None if lostgan_v2 else nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """x (B, in, H, W) -> (B, out, 2H, 2W); w (B, O, num_w) styles; masks (B, O, R, R)."""
-        h = F.interpolate(lrelu(self.b1(x, w, masks)), scale_factor=2, mode="nearest")
+        """x (B, in, H, W) -> (B, out, 2H, 2W); w (B, O, num_w) styles; masks (B, O, h, w)."""
+        h = F.interpolate(self.act(self.b1(x, w, masks)), scale_factor=2, mode="nearest")
         h = self.noise1(self.conv1(h))
-        h = self.noise2(self.conv2(lrelu(self.b2(h, w, masks))))
-        return self.alpha * h + self.c_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+        h = self.noise2(self.conv2(self.act(self.b2(h, w, masks))))
+        if self.alpha is not None:
+            h = self.alpha * h
+        return h + self.c_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class Generator(nn.Module):
-    """Layout -> image. Call as G(z_obj (B, O, z_dim), boxes (B, O, 4) fractions, labels (B, O) int64,
-    z_im (B, z_dim) or None, return_masks=False) -> images (B, 3, R, R) in [-1, 1], or
+    """The LAMA generator, layout -> image. Call as G(z_obj (B, O, z_dim), boxes (B, O, 4) fractions,
+    labels (B, O) int64, z_im (B, z_dim) or None, return_masks=False) -> images (B, 3, R, R) in [-1, 1], or
     (images, masks (B, O, R, R) in [0, 2], raw masks (B, O, R, R) in [0, 1])."""
+
+    arch = "lama"
 
     def __init__(
         self,
@@ -79,9 +87,7 @@ class Generator(nn.Module):
         )
         self.fc = sn(nn.Linear(z_dim, mults[0] * ch * 4 * 4))
         self.res = nn.ModuleList(GeneratorBlock(a * ch, b * ch, num_w) for a, b in zip(mults[:-1], mults[1:]))
-        self.final = nn.Sequential(
-            nn.BatchNorm2d(ch), nn.LeakyReLU(LRELU_SLOPE), sn(nn.Conv2d(ch, 3, 3, padding=1)), nn.Tanh()
-        )
+        self.final = image_head(ch, nn.LeakyReLU(LRELU_SLOPE))
         self.mask_regress = MaskNet(num_w + 2, resolution, lama=lama)
         self.noise_enabled = noise
 
@@ -129,8 +135,19 @@ class Generator(nn.Module):
 
 
 def build_generator(
-    resolution: int, num_classes: int, ch: int = 64, z_dim: int = 128, lama: bool = True, noise: bool = True
-) -> Generator:
-    """The LAMA generator for 64, 128 or 256 px; `lama=False` drops the mask adaption (ablation),
-    `noise=False` switches noise injection off (also settable later via `G.noise_enabled`)."""
+    resolution: int,
+    num_classes: int,
+    ch: int = 64,
+    z_dim: int = 128,
+    lama: bool = True,
+    noise: bool = True,
+    arch: str = "lama",
+) -> nn.Module:
+    """The LAMA generator for 64, 128 or 256 px (`lama=False` drops the mask adaption, the ablation;
+    `noise=False` switches noise injection off, also settable later via `G.noise_enabled`), or with
+    arch="lostgan_v2" the LostGAN-V2 generator for 128 or 256 px (it has neither option)."""
+    if check_arch(arch) == "lostgan_v2":
+        from lama.models.lostgan_generator import LostGANGenerator
+
+        return LostGANGenerator(int(resolution), int(num_classes), int(ch), int(z_dim))
     return Generator(int(resolution), int(num_classes), int(ch), int(z_dim), bool(lama), bool(noise))

@@ -1,27 +1,55 @@
-"""`python run.py task=convert checkpoint=PATH resolution=128 data=coco_stuff`: turn an authors' released
-LAMA generator checkpoint into a generator checkpoint of ours that task=sample / task=evaluate accept."""
+"""`python run.py task=convert checkpoint=PATH resolution=128 data=coco_stuff [model=lostgan_v2]`: turn an
+authors' released LAMA (or LostGAN-V2) generator checkpoint into a generator checkpoint of ours that
+task=sample / task=evaluate accept."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lama.checkpoint import CheckpointError, load_generator, save_generator
+from lama.checkpoint import FORMAT, LIGHTNING_KEY, CheckpointError, load_generator, save_generator
 from lama.models import build_generator
 from lama.models.convert import (
+    RESOLUTIONS,
     ConversionError,
     convert_original_state_dict,
-    extract_generator_state_dict,
     infer_hparams,
+    key_listing,
     load_state_dict_checked,
 )
 from lama.tasks import TaskError, require
 
 log = logging.getLogger(__name__)
-RESOLUTIONS = (64, 128, 256)
+# Where the authors' and common training scripts keep the generator inside a checkpoint dict.
+GENERATOR_ENTRIES = ("netG", "generator", "G", "net_G", "model", "state_dict", "model_state_dict")
+
+
+def _is_tensor_dict(obj) -> bool:
+    return (
+        isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def extract_generator_state_dict(obj) -> dict[str, torch.Tensor]:
+    """The generator's weights from a loaded checkpoint: a raw state dict, or a dict holding it under
+    one of GENERATOR_ENTRIES (e.g. {'netG': ..., 'netD': ..., 'epoch': ...})."""
+    if _is_tensor_dict(obj):
+        return dict(obj)
+    if not isinstance(obj, Mapping):
+        raise ConversionError(f"expected a state dict or a dict of them, got {type(obj).__name__}")
+    if obj.get("format") == FORMAT or LIGHTNING_KEY in obj:
+        raise ConversionError("this is already a checkpoint of ours; sample or evaluate it directly")
+    for key in GENERATOR_ENTRIES:
+        if _is_tensor_dict(obj.get(key)):
+            return dict(obj[key])
+    raise ConversionError(
+        f"no generator state dict found: top-level keys are {key_listing([str(k) for k in obj])}; "
+        f"expected a raw state dict or one of {list(GENERATOR_ENTRIES)}"
+    )
 
 
 def read_original_checkpoint(path: Path) -> dict[str, torch.Tensor]:
@@ -41,13 +69,13 @@ def read_original_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         raise TaskError(f"{path}: {err}") from None
 
 
-def _fitting_resolution(state: dict, num_classes: int, tried: int) -> int | None:
+def _fitting_resolution(state: dict, num_classes: int, tried: int, arch: str) -> int | None:
     """Another resolution the weights fit, to suggest when the requested one does not."""
-    for resolution in RESOLUTIONS:
+    for resolution in RESOLUTIONS[arch]:
         if resolution == tried:
             continue
         try:
-            convert_original_state_dict(state, "generator", resolution, num_classes=num_classes)
+            convert_original_state_dict(state, "generator", resolution, arch, num_classes=num_classes)
         except ConversionError:
             continue
         return resolution
@@ -62,28 +90,41 @@ def _label_rows(state: dict) -> int | None:
     return None
 
 
-def convert_checkpoint(src: Path, dst: Path, resolution: int, num_classes: int) -> tuple[Path, dict]:
-    """Convert the authors' generator checkpoint `src` into our record at `dst`; returns (dst, hparams)."""
+def _fitting_arch(state: dict, num_classes: int, tried: str) -> str | None:
+    """The other model the weights fit at some resolution, to suggest when the requested one does not."""
+    for arch, sizes in RESOLUTIONS.items():
+        if arch == tried:
+            continue
+        for resolution in sizes:
+            try:
+                convert_original_state_dict(state, "generator", resolution, arch, num_classes=num_classes)
+            except ConversionError:
+                continue
+            return arch
+    return None
+
+
+def convert_checkpoint(
+    src: Path, dst: Path, resolution: int, num_classes: int, arch: str = "lama"
+) -> tuple[Path, dict]:
+    """Convert the authors' `arch` generator checkpoint `src` into our record at `dst`; returns (dst, hparams)."""
     state = read_original_checkpoint(src)
     try:
-        converted = convert_original_state_dict(state, "generator", resolution, num_classes=num_classes)
+        converted = convert_original_state_dict(state, "generator", resolution, arch, num_classes=num_classes)
     except ConversionError as err:
-        other = _fitting_resolution(state, num_classes, resolution)
+        other = _fitting_resolution(state, num_classes, resolution, arch)
         hint = f"; it fits a {other} px generator: add resolution={other}" if other else ""
+        other_arch = None if other else _fitting_arch(state, num_classes, arch)
+        hint += f"; it is a {other_arch} generator: add model={other_arch}" if other_arch else ""
         rows = _label_rows(state)
         if rows is not None and rows != num_classes:
             hint += f"; its label embedding has {rows} rows (data=coco_stuff has 184, data=vg 179)"
         raise TaskError(
-            f"{src} is not a {resolution} px generator for {num_classes} classes{hint}. Details: {err}"
+            f"{src} is not a {resolution} px generator for {num_classes} classes (model={arch}){hint}. "
+            f"Details: {err}"
         ) from None
-    inferred = infer_hparams(converted, "generator")
-    hparams = {
-        "resolution": resolution,
-        "num_classes": num_classes,
-        "ch": inferred["ch"],
-        "z_dim": inferred["z_dim"],
-        "lama": inferred["lama"],
-    }
+    inferred = infer_hparams(converted, "generator", arch)
+    hparams = {"arch": arch, "resolution": resolution, "num_classes": num_classes, **inferred}
     generator = load_state_dict_checked(build_generator(**hparams), converted, "the generator")
     save_generator(dst, generator, hparams, class_names=None)
     try:  # read it back exactly as sampling and evaluation will
@@ -94,18 +135,21 @@ def convert_checkpoint(src: Path, dst: Path, resolution: int, num_classes: int) 
 
 
 def run(cfg: DictConfig) -> Path:
-    """Convert cfg.checkpoint for cfg.resolution and cfg.data.num_classes; write it to `out` (if set) or
-    generator.pt in the run directory; print and return the path."""
+    """Convert cfg.checkpoint for cfg.model.arch, cfg.resolution and cfg.data.num_classes; write it to `out`
+    (if set) or generator.pt in the run directory; print and return the path."""
     src = Path(str(require(cfg, "checkpoint", "(the authors' released generator, e.g. G_200.pth)")))
+    arch = str(OmegaConf.select(cfg, "model.arch", default="lama"))
+    if arch not in RESOLUTIONS:
+        raise TaskError(f"model.arch={arch!r}: choose model=lama or model=lostgan_v2")
     resolution = int(require(cfg, "resolution"))
-    if resolution not in RESOLUTIONS:
-        raise TaskError(f"resolution must be one of {RESOLUTIONS}, got {resolution}")
+    if resolution not in RESOLUTIONS[arch]:
+        raise TaskError(f"resolution must be one of {RESOLUTIONS[arch]} for model={arch}, got {resolution}")
     num_classes = require(
         cfg, "data.num_classes", "(data=coco_stuff for COCO-Stuff, data=vg for Visual Genome)"
     )
     out = OmegaConf.select(cfg, "out", default=None)
     dst = Path(str(out)) if out else Path(str(cfg.paths.run_dir)) / "generator.pt"
-    dst, hparams = convert_checkpoint(src, dst, resolution, int(num_classes))
+    dst, hparams = convert_checkpoint(src, dst, resolution, int(num_classes), arch)
     log.info("converted %s with %s", src, hparams)
     print(f"converted generator written to {dst}")
     return dst

@@ -40,7 +40,9 @@ def test_converted_checkpoint_reproduces_authors_outputs(fixture64, tmp_path, wr
     dst = run(cfg_for(src, tmp_path / "ours.pt"))
     assert str(dst) in capsys.readouterr().out
     G, record = load_generator(dst, resolution=64)
-    assert record["hparams"] == {"resolution": 64, "num_classes": 184, "ch": 8, "z_dim": 128, "lama": True}
+    assert record["hparams"] == {
+        "arch": "lama", "resolution": 64, "num_classes": 184, "ch": 8, "z_dim": 128, "lama": True
+    }
     inp, out = fixture64["inputs"], fixture64["outputs"]
     with torch.no_grad():
         image, mask, raw = G(inp["z_obj"], inp["bbox"], inp["labels"], z_im=inp["z_im"], return_masks=True)
@@ -77,3 +79,39 @@ def test_command_line_writes_into_the_run_dir(fixture64, tmp_path):
         "generator.pt"
     )
     assert read_generator_record(written)["hparams"]["num_classes"] == 184
+
+
+@pytest.fixture(scope="module")
+def lostgan128(reference_dir):
+    path = reference_dir / "lostgan_v2" / "lostgan_v2_generator128_ch8_seed0.pt"
+    if not path.is_file():
+        pytest.skip(f"LostGAN-V2 fixtures not found at {path.parent}")
+    return torch.load(path, weights_only=True)
+
+
+def test_lostgan_v2_conversion_reproduces_and_samples(lostgan128, tmp_path):
+    from lama.tasks import run_task
+    from tests.metrics.test_tasks import _cfg
+
+    src = tmp_path / "G_coco.pth"
+    torch.save({"module." + k: v for k, v in lostgan128["state_dict"].items()}, src)
+    cfg = cfg_for(src, tmp_path / "G_coco.pt", resolution=128)
+    with pytest.raises(TaskError, match="it is a lostgan_v2 generator: add model=lostgan_v2"):
+        run(cfg)
+    cfg.model = {"arch": "lostgan_v2"}
+    dst = run(cfg)
+    G, record = load_generator(dst, resolution=128)
+    assert record["hparams"] == {"arch": "lostgan_v2", "resolution": 128, "num_classes": 184, "ch": 8, "z_dim": 128}
+    inp = lostgan128["inputs"]
+    with torch.no_grad():
+        image = G(inp["z_obj"], inp["bbox"], inp["labels"], z_im=inp["z_im"])
+    assert (image - lostgan128["outputs"]["image"]).abs().max() < 1e-4
+    # task=sample takes it as it takes a LAMA generator: sample folder, and a layout file with its masks
+    (tmp_path / "g.pt").write_bytes(dst.read_bytes())
+    common = ("task=sample", "model=lostgan_v2", "resolution=128", "metrics.num_layouts=2", "metrics.repeats=1")
+    run_task(_cfg(tmp_path, "s", *common))
+    assert len(list((tmp_path / "s" / "generated" / "images").glob("*.png"))) == 2
+    layout = tmp_path / "layout.json"
+    layout.write_text('{"objects": [{"class": "circle", "box": [0.1, 0.2, 0.5, 0.7]}]}')
+    run_task(_cfg(tmp_path, "l", *common, f"layout={layout}"))
+    assert (tmp_path / "l" / "generated" / "masks_0.png").is_file()
