@@ -108,7 +108,7 @@ def test_lostgan_v2_conversion_reproduces_and_samples(lostgan128, tmp_path):
     assert (image - lostgan128["outputs"]["image"]).abs().max() < 1e-4
     # task=sample takes it as it takes a LAMA generator: sample folder, and a layout file with its masks
     (tmp_path / "g.pt").write_bytes(dst.read_bytes())
-    common = ("task=sample", "model=lostgan_v2", "resolution=128", "metrics.num_layouts=2", "metrics.repeats=1")
+    common = ("task=sample", "resolution=128", "metrics.num_layouts=2", "metrics.repeats=1")
     run_task(_cfg(tmp_path, "s", *common))
     assert len(list((tmp_path / "s" / "generated" / "images").glob("*.png"))) == 2
     layout = tmp_path / "layout.json"
