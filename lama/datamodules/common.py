@@ -16,9 +16,24 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+WORKER_TRACEBACK = "\nOriginal Traceback (most recent call last):"
+
 
 class DataError(RuntimeError):
-    """A dataset problem the user must fix; the message names the file, record or field."""
+    """A dataset problem the user must fix; the message names the file, record or field. Raised in a
+    DataLoader worker, it reaches the main process as the one-line message, not the worker's traceback."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(_without_worker_traceback(str(message)))
+
+
+def _without_worker_traceback(message: str) -> str:
+    # torch re-raises a worker's exception as type(err)("Caught ... in DataLoader worker process N.
+    # Original Traceback ...<traceback>...\nmodule.DataError: <message>"); keep the message.
+    if WORKER_TRACEBACK not in message:
+        return message
+    last = message.rstrip().splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last
 
 
 class MissingDataError(DataError, FileNotFoundError):
@@ -105,19 +120,29 @@ UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)
 
 
 class BadImageCounter:
-    """Counts unreadable images per process; a warning for each, DataError past `limit`."""
+    """Counts distinct unreadable image files per process (re-reading one does not count again): a warning
+    the first time each is met, DataError naming them once more than `limit` different files were."""
 
     def __init__(self, limit: int) -> None:
         self.limit = int(limit)
-        self.count = 0
+        self.files: dict[str, str] = {}  # path -> why it was unreadable, in the order met
+
+    @property
+    def count(self) -> int:
+        return len(self.files)
 
     def record(self, path: Path, err: BaseException) -> None:
-        """Note one unreadable image; raise DataError once more than `limit` were seen."""
-        self.count += 1
+        """Note one unreadable image; raise DataError once more than `limit` distinct files were seen."""
+        if str(path) in self.files:
+            return
+        self.files[str(path)] = str(err)
         warnings.warn(f"skipping unreadable image {path}: {err} ({self.count} skipped so far)", stacklevel=3)
         if self.count > self.limit:
+            names = list(self.files)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            files = "file" if self.count == 1 else "files"
             raise DataError(
-                f"{self.count} unreadable images (limit max_bad_images={self.limit}); last: {path}. "
+                f"{self.count} unreadable image {files} (limit max_bad_images={self.limit}): {shown}. "
                 "Re-extract the image archive or raise the limit."
             )
 

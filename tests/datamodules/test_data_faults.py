@@ -1,5 +1,6 @@
 """Faults around the data (issue 15): prepare never deletes what a user made, caches never go into the
-data, are keyed by root and follow the umask (15.2); any changed image makes a cache stale (15.3)."""
+data, are keyed by root and follow the umask (15.2); any changed image makes a cache stale (15.3);
+the bad-image budget counts distinct files and its error is one line, workers included (15.5)."""
 
 import os
 import shutil
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 import lama.datamodules.synthetic as synthetic
 from lama.datamodules import CocoStuff, DataError
@@ -166,3 +168,34 @@ def test_a_synthetic_cache_hint_names_the_synthetic_dataset(tmp_path: Path) -> N
     with pytest.raises(DataError, match="no image cache .*nowhere.*task=prepare data=synthetic`") as err:
         dm.setup("validate")
     assert "coco_stuff" not in str(err.value)
+
+
+def _with_bad_images(synthetic_root: Path, tmp_path: Path, count: int, **kwargs) -> CocoStuff:
+    root = tmp_path / "scenes"
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("vg"))
+    ds = CocoStuff(root, "val", 16, **kwargs)
+    for i in range(count):
+        ds.image_path(i).write_bytes(b"not an image")
+    return ds
+
+
+def test_the_bad_image_budget_counts_distinct_files(synthetic_root: Path, tmp_path: Path) -> None:
+    ds = _with_bad_images(synthetic_root, tmp_path, 1, flip=True, max_bad_images=1)
+    with pytest.warns(UserWarning, match="unreadable image") as warned:
+        for _ in range(60):  # many epochs over the same unreadable file, flipped and not
+            ds[0], ds[ds.num_images]
+    assert ds.bad_images.count == 1 and len(warned) == 1  # one file, one warning, never over budget
+    two = _with_bad_images(synthetic_root, tmp_path / "two", 2, max_bad_images=1)
+    with pytest.warns(UserWarning), pytest.raises(DataError) as err:
+        two[0]
+    assert str(err.value).startswith("2 unreadable image files (limit max_bad_images=1): ")
+    assert str(two.image_path(0)) in str(err.value) and str(two.image_path(1)) in str(err.value)
+
+
+def test_a_bad_image_error_from_a_loader_worker_is_one_line(synthetic_root: Path, tmp_path: Path) -> None:
+    ds = _with_bad_images(synthetic_root, tmp_path, 1, max_bad_images=0)
+    with pytest.raises(DataError) as err:
+        next(iter(DataLoader(ds, batch_size=2, num_workers=1)))
+    message = str(err.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith("1 unreadable image file (limit max_bad_images=0): ") and str(ds.image_path(0)) in message
