@@ -37,3 +37,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_native_bf16():
+    """model.fast.enabled=auto picks bf16 where the CPU has it natively; tests see no native bf16 on every
+    machine, so that they train the same float32 path on all CPUs (fast-path tests patch this themselves)."""
+    from unittest import mock
+
+    from lama.training import fast
+
+    with mock.patch.object(fast, "native_bf16", return_value=False):
+        yield

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,30 +17,22 @@ from torch import nn
 
 from lama.checkpoint import LIGHTNING_KEY, generator_record
 from lama.models import build_discriminator, build_generator, init_weights, learnt_gates
-from lama.perf.fast import FastPath, isla_impl, prepare_images, prepare_module
 from lama.training.ema import ema_update, make_ema
+from lama.training.fast import (
+    FastPath,
+    apply_fp32_precision,
+    check_fast_config,
+    choose_fast_path,
+    forward_context,
+    prepare_images,
+    prepare_module,
+)
 from lama.training.losses import d_hinge_loss, d_hinge_terms, g_hinge_loss, g_hinge_terms
 from lama.training.optim import build_optimizer
 from lama.training.rng import capture_rng_state, restore_rng_state
 
 STATE_KEY = "lama_training"
-FAST_KEYS = ("enabled", "bf16", "channels_last", "isla_impl")
-
-
-def fast_path(fast: Mapping[str, Any] | None) -> FastPath | None:
-    """The model.fast config ({enabled, bf16, channels_last, isla_impl}) as a FastPath; None = exact path
-    (float32, default memory format, the ISLA implementation lama.ops is set to)."""
-    fast = dict(fast or {})
-    unknown = set(fast) - set(FAST_KEYS)
-    if unknown:
-        raise ValueError(f"unknown model.fast key(s) {sorted(unknown)}; known: {', '.join(FAST_KEYS)}")
-    if not fast.get("enabled", False):
-        return None
-    impl = fast.get("isla_impl") or "auto"
-    if impl not in ("auto", "ref", "ext"):
-        raise ValueError(f"model.fast.isla_impl={impl!r}; choose auto, ref or ext")
-    return FastPath(bf16=bool(fast.get("bf16", True)), channels_last=bool(fast.get("channels_last", True)),
-                    isla_impl=impl)  # fmt: skip
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -61,8 +53,9 @@ class LamaGAN(pl.LightningModule):
     Per iteration: D on real images, G on fresh latents, D on the detached fakes, one D update; then,
     when the iteration index within the epoch exceeds `d_only_iters`, one G update on the same fakes.
     `global_step` advances once per optimiser step, so iterations are counted in `self.iteration`.
-    `fast={"enabled": True}` trains on the fast path (bf16 autocast of the forward passes, losses in
-    float32, channels_last networks and images, the chosen ISLA op); the default is the exact path."""
+    `fast` is model.fast (lama.training.fast.choose_fast_path): at setup it picks the exact float32 path or the
+    fast path's switches (bf16 autocast of the forward passes with float32 losses, channels_last networks
+    and images, TF32, the ISLA op) for the device, prints the choice and records it in hparams.fast."""
 
     def __init__(
         self,
@@ -109,7 +102,8 @@ class LamaGAN(pl.LightningModule):
         self.lr_mult_d = dict(lr_mult_d if lr_mult_d is not None else {"alpha": 0.2})
         self.scheduler = scheduler
         self.sync_batchnorm = bool(sync_batchnorm)
-        self.fast = fast_path(fast)
+        self.fast_config = check_fast_config(fast)
+        self.fast = FastPath()  # the exact path until setup() knows the device
         self.class_names: list[str] | None = None
 
         self.iteration = 0  # GAN iterations done (one D step, maybe one G step each), over all epochs
@@ -143,21 +137,17 @@ class LamaGAN(pl.LightningModule):
                 rank_zero_warn("SyncBatchNorm needs GPUs; on CPU every process keeps its own BatchNorm statistics")
             else:
                 self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
-        if self.fast is not None:
-            for net in (self.G, self.D, self.G_ema):
-                if net is not None:
-                    prepare_module(net, self.fast)
+        self._choose_fast_path(self.trainer.strategy.root_device)
 
-    @contextlib.contextmanager
-    def _forward_context(self, device: torch.device) -> Iterator[None]:
-        """bf16 autocast and the ISLA implementation of the fast path; nothing on the exact path."""
-        if self.fast is None:
-            yield
-            return
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.fast.bf16), isla_impl(
-            self.fast.isla_impl
-        ):
-            yield
+    def _choose_fast_path(self, device: torch.device) -> None:
+        self.fast = choose_fast_path(self.fast_config, device)
+        apply_fp32_precision(self.fast, device)
+        for net in (self.G, self.D, self.G_ema):
+            if net is not None:
+                prepare_module(net, self.fast)
+        self.hparams["fast"] = self.fast.as_config()  # the choice, not "auto", is what the checkpoint records
+        if self.trainer.global_rank == 0:
+            log.info(self.fast.describe(device))
 
     def on_fit_start(self) -> None:
         # every rank was seeded alike (same initial weights); give each its own latents and noise.
@@ -211,12 +201,11 @@ class LamaGAN(pl.LightningModule):
         self._sync_schedulers()
         opt_g, opt_d = self.optimizers()
         images, labels, boxes = batch["image"], batch["labels"], batch["boxes"]
-        if self.fast is not None:
-            images = prepare_images(images, self.fast)
+        images = prepare_images(images, self.fast)
         g_step = batch_idx > self.d_only_iters
 
         # discriminator step (the authors' order: real pass, then latents, fakes, fake pass)
-        with self._forward_context(images.device):
+        with forward_context(self.fast, images.device):
             d_img_real, d_obj_real = self.D(images, boxes, labels)
             z_obj = torch.randn(labels.shape[0], labels.shape[1], self.G.z_dim, device=images.device)
             with torch.set_grad_enabled(g_step):
@@ -243,7 +232,7 @@ class LamaGAN(pl.LightningModule):
         # generator step on the same fakes, D frozen
         if g_step:
             self.toggle_optimizer(opt_g)
-            with self._forward_context(images.device):
+            with forward_context(self.fast, images.device):
                 g_img_fake, g_obj_fake = self.D(fakes, boxes, labels)
             g_terms = g_hinge_terms(g_img_fake.float(), g_obj_fake.float())
             g_loss = g_hinge_loss(g_terms, self.lambda_obj, self.lambda_img)

@@ -1,20 +1,27 @@
-"""The fast training path chosen by config (model.fast.enabled=true): bf16 forward passes, channels_last
-networks, finite losses; trainer.precision=bf16-mixed autocasts the manual steps too; exact path untouched."""
+"""The fast training path chosen from model.fast and the hardware: bf16 only where native, channels_last with
+bf16, TF32 only on the fast path, the choice printed once and recorded; the exact path is float32."""
 
 from __future__ import annotations
+
+import logging
+from unittest import mock
 
 import pytest
 import torch
 from hydra.utils import instantiate
 
 from lama.training import LamaGAN
-from lama.training.module import fast_path
+from lama.training import fast as fastmod
+from lama.training.fast import FastPath, apply_fp32_precision, choose_fast_path, cpu_native_bf16
 from tests.training.conftest import CONFIGS, compose_cfg, tiny_batch
 from tests.training.test_module import NUM_CLASSES, fit, tiny_module
 
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+REAL_NATIVE_BF16 = fastmod.native_bf16  # imported before tests/conftest.py's no_native_bf16 patches it
 
-class LossRecorder:
-    """Records every logged loss value and the dtype D's first conv produced, per training step."""
+
+class DtypeRecorder:
+    """Records the dtype D's first conv produced, per forward."""
 
     def __init__(self, module: LamaGAN) -> None:
         self.dtypes: list[torch.dtype] = []
@@ -26,10 +33,15 @@ def _losses(trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.logged_metrics.items() if k.startswith("train/") and "loss" in k}
 
 
-def test_fast_path_trains_in_bf16_with_finite_losses():
-    module = tiny_module(d_only_iters=0, fast={"enabled": True})
-    seen = LossRecorder(module)
-    trainer = fit(module, [tiny_batch(seed=s, num_classes=NUM_CLASSES) for s in range(3)])
+def _native(value: bool):
+    return mock.patch.object(fastmod, "native_bf16", return_value=value)
+
+
+def test_auto_on_a_native_bf16_cpu_trains_in_bf16_channels_last(caplog):
+    module = tiny_module(d_only_iters=0)
+    seen = DtypeRecorder(module)
+    with _native(True), caplog.at_level(logging.INFO, logger="lama.training.module"):
+        trainer = fit(module, [tiny_batch(seed=s, num_classes=NUM_CLASSES) for s in range(3)])
     assert module.iteration == 3
     losses = _losses(trainer)
     assert {"train/d_loss", "train/g_loss"} <= set(losses)
@@ -38,21 +50,34 @@ def test_fast_path_trains_in_bf16_with_finite_losses():
     convs = [m for m in module.G.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
     assert all(p.dtype == torch.float32 for p in module.parameters())  # master weights stay float32
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fast path:")]
+    assert lines == ["fast path: bf16 on (native bf16 on this CPU), channels_last on (with bf16), isla=ref"]
+    assert module.hparams.fast == {"enabled": True, "bf16": True, "channels_last": True, "isla_impl": "ref"}
 
 
-def test_exact_path_is_the_default_and_untouched():
+def test_auto_without_native_bf16_is_the_exact_path(caplog):
     module = tiny_module(d_only_iters=0)
-    assert module.fast is None
-    seen = LossRecorder(module)
-    fit(module, [tiny_batch(num_classes=NUM_CLASSES)])
-    assert set(seen.dtypes) == {torch.float32}
+    seen = DtypeRecorder(module)
+    with _native(False), caplog.at_level(logging.INFO, logger="lama.training.module"):
+        fit(module, [tiny_batch(num_classes=NUM_CLASSES)])
+    assert set(seen.dtypes) == {torch.float32} and module.fast.exact
+    assert "fast path: bf16 off (no native bf16 on this CPU), channels_last off (only wins with bf16)" in caplog.text
+    assert module.hparams.fast["enabled"] is False  # the choice, not "auto"
+
+
+def test_enabled_false_is_float32():
+    module = tiny_module(d_only_iters=0, fast={"enabled": False})
+    seen = DtypeRecorder(module)
+    with _native(True):
+        fit(module, [tiny_batch(num_classes=NUM_CLASSES)])
+    assert set(seen.dtypes) == {torch.float32} and module.fast == FastPath()
 
 
 def test_lightning_bf16_mixed_precision_autocasts_the_manual_steps():
     import pytorch_lightning as pl
 
-    module = tiny_module(d_only_iters=0)
-    seen = LossRecorder(module)
+    module = tiny_module(d_only_iters=0, fast={"enabled": False})
+    seen = DtypeRecorder(module)
     trainer = pl.Trainer(accelerator="cpu", max_epochs=1, precision="bf16-mixed", logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
     from tests.training.test_module import Batches
@@ -62,13 +87,90 @@ def test_lightning_bf16_mixed_precision_autocasts_the_manual_steps():
     assert all(torch.isfinite(torch.tensor(v)) for v in _losses(trainer).values())
 
 
-def test_config_switch_and_bad_keys(tmp_path):
-    cfg = compose_cfg(["model.ch=4", "model.fast.enabled=true", "model.fast.channels_last=false"], tmp_path)
-    module = instantiate(cfg.model)
-    assert module.fast is not None and module.fast.bf16 and not module.fast.channels_last
-    assert instantiate(compose_cfg(["model.ch=4"], tmp_path).model).fast is None
+@pytest.mark.parametrize(
+    ("fast", "native", "expected"),
+    [
+        ({}, True, (True, True)),
+        ({}, False, (False, False)),
+        ({"enabled": True}, True, (True, True)),
+        ({"enabled": "auto", "channels_last": True}, False, (False, True)),
+        ({"enabled": True, "bf16": False}, True, (False, True)),
+        ({"enabled": False, "bf16": True}, True, (False, False)),
+    ],
+)
+def test_choice_on_cpu(fast, native, expected):
+    with _native(native):
+        path = choose_fast_path(fast, CPU)
+    assert (path.bf16, path.channels_last) == expected
+    assert not path.tf32 and path.isla_impl in (None, "ref")
+
+
+@pytest.mark.parametrize("fast", [{"bf16": True}, {"enabled": True}])
+def test_bf16_without_native_support_warns(fast):
+    with _native(False), pytest.warns(UserWarning, match="no native bf16.*much slower"):
+        assert choose_fast_path(fast, CPU).bf16
+
+
+def test_choice_on_cuda_by_compute_capability():
+    real = mock.patch.object(fastmod, "native_bf16", REAL_NATIVE_BF16)
+    with real, mock.patch.object(torch.cuda, "get_device_capability", return_value=(9, 0)):
+        ampere = choose_fast_path({}, CUDA)
+        exact = choose_fast_path({"enabled": False}, CUDA)
+    assert ampere.bf16 and ampere.channels_last and ampere.tf32
+    assert ampere.describe(CUDA).startswith("fast path: bf16 on (native bf16 on this GPU)") and "tf32 on" in ampere.describe(CUDA)
+    assert not (exact.bf16 or exact.tf32)
+    with real, mock.patch.object(torch.cuda, "get_device_capability", return_value=(7, 0)):
+        volta = choose_fast_path({}, CUDA)
+    assert not (volta.bf16 or volta.channels_last or volta.tf32) and volta.exact
+
+
+@pytest.fixture
+def restore_precision():
+    saved = torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    yield
+    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = saved
+
+
+def test_exact_path_turns_tf32_off_on_cuda_and_the_fast_path_on(restore_precision):
+    torch.backends.cudnn.conv.fp32_precision = "tf32"  # PyTorch's default for cuDNN convolutions
+    apply_fp32_precision(FastPath(), CUDA)
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    apply_fp32_precision(FastPath(bf16=True, tf32=True), CUDA)
+    assert torch.backends.cuda.matmul.fp32_precision == torch.backends.cudnn.conv.fp32_precision == "tf32"
+    apply_fp32_precision(FastPath(), CPU)  # nothing to do on the CPU
+    assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+
+
+def test_setup_applies_the_exact_precision(restore_precision):
+    module = tiny_module(fast={"enabled": False})
+    torch.backends.cudnn.conv.fp32_precision = "tf32"
+    module.trainer = mock.MagicMock(global_rank=0)
+    with mock.patch.object(torch.cuda, "get_device_capability", return_value=(9, 0)):
+        module._choose_fast_path(CUDA)
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+
+
+@pytest.mark.parametrize(
+    ("probes", "flags", "native"),
+    [(False, {"avx2", "avx512f", "avx512_vnni"}, False), (False, {"avx512f", "avx512_bf16"}, True),
+     (False, {"amx_bf16", "amx_tile"}, True), (True, set(), True), (False, {"asimd", "bf16"}, True)],
+)  # fmt: skip
+def test_native_cpu_bf16_is_read_from_the_cpu_features_not_onednn(probes, flags, native):
+    with mock.patch.object(torch.cpu, "_is_avx512_bf16_supported", return_value=probes), \
+            mock.patch.object(torch.cpu, "_is_amx_tile_supported", return_value=False), \
+            mock.patch.object(fastmod, "_cpu_flags", return_value=flags), \
+            mock.patch.object(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", return_value=True):  # fmt: skip
+        assert cpu_native_bf16() is native
+
+
+def test_config_default_is_auto_and_bad_values_are_refused(tmp_path):
+    module = instantiate(compose_cfg(["model.ch=4", "model.fast.channels_last=false"], tmp_path).model)
+    assert module.fast_config == {"enabled": "auto", "bf16": "auto", "channels_last": False, "isla_impl": "auto"}
     assert (CONFIGS / "model/lama.yaml").read_text().count("fast:") == 1
     with pytest.raises(ValueError, match="unknown model.fast key"):
-        fast_path({"enabled": True, "bf17": True})
+        tiny_module(fast={"enabled": True, "bf17": True})
     with pytest.raises(ValueError, match="isla_impl"):
-        fast_path({"enabled": True, "isla_impl": "cuda"})
+        tiny_module(fast={"isla_impl": "cuda"})
+    with pytest.raises(ValueError, match=r"model.fast.bf16='yes'; choose true, false or auto"):
+        tiny_module(fast={"bf16": "yes"})
