@@ -1,6 +1,7 @@
 """The LightningDataModule every layout dataset shares: train/val/test datasets, loaders with per-process
-batch size, workers, pinned memory, persistent workers (Lightning injects DistributedSampler under DDP),
-and the image cache. Each dataset subclasses it (SyntheticDataModule, CocoStuffDataModule,
+batch size, workers, pinned memory, persistent workers, and the image cache. The training loader is
+resumable: it shards over the ranks itself and restores its position (epoch, batches trained on) from
+every checkpoint. Each dataset subclasses it (SyntheticDataModule, CocoStuffDataModule,
 VisualGenomeDataModule, picked by the data config's `_target_`) with the files it reads and its prepare()."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from lama.datamodules.base import LayoutDataset
 from lama.datamodules.common import DataError
+from lama.datamodules.resumable import ResumableLoader
 
 
 def plain(node: Any) -> dict:
@@ -47,6 +49,8 @@ class LayoutDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        prefetch_factor: int | None = None,
+        seed: int = 0,
         flip: bool = True,
         drop_last: bool = True,
         return_masks: bool = False,
@@ -63,6 +67,8 @@ class LayoutDataModule(pl.LightningDataModule):
         self.num_workers = int(num_workers)
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.prefetch_factor = int(prefetch_factor) if prefetch_factor and self.num_workers > 0 else None
+        self.seed = int(seed)  # the training order is a function of (seed, epoch)
         self.flip = bool(flip)
         self.drop_last = bool(drop_last)
         self.return_masks = bool(return_masks)
@@ -188,27 +194,46 @@ class LayoutDataModule(pl.LightningDataModule):
         return self.val_dataset.class_names
 
     # -- loaders ----------------------------------------------------------------------------------
-    def _loader(self, dataset: LayoutDataset | None, stage: str, train: bool) -> DataLoader:
+    def _loader(self, dataset: LayoutDataset | None, stage: str) -> DataLoader:
         if dataset is None:
             raise DataError(f"{stage} dataset is not set up; call datamodule.setup() first")
+        workers = {"persistent_workers": self.persistent_workers, "prefetch_factor": self.prefetch_factor}
         return DataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.val_batch_size,
-            shuffle=train,
-            drop_last=self.drop_last if train else False,
+            batch_size=self.val_batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            **(workers if self.num_workers > 0 else {}),
+        )
+
+    def _trained_position(self) -> tuple[int, int]:
+        """(epoch, batches of it trained on), as the fit loop counts them (0, 0 outside a fit)."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0
+        return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+    def train_dataloader(self) -> ResumableLoader:
+        """Shuffled training batches in an order fixed by (seed, epoch), resumable mid-epoch."""
+        if self.train_dataset is None:
+            raise DataError("train dataset is not set up; call datamodule.setup() first")
+        return ResumableLoader(
+            self.train_dataset,
+            self.batch_size,
+            seed=self.seed,
+            position=self._trained_position,
+            drop_last=self.drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
+            prefetch_factor=self.prefetch_factor,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_dataset, "train", train=True)
-
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_dataset, "val", train=False)
+        return self._loader(self.val_dataset, "val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_dataset, "test", train=False)
+        return self._loader(self.test_dataset, "test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.val_dataset, "predict", train=False)
+        return self._loader(self.val_dataset, "predict")

@@ -96,14 +96,14 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     """Train; returns the paths of what was written (run dir, checkpoints, generator, samples), or
     the value of cfg.optimized_metric when a sweep asks for one."""
     from lama.datamodules.common import DataError
-    from lama.training import LamaGAN, NonFiniteLossError, ResumableDataModule
+    from lama.training import LamaGAN, NonFiniteLossError
 
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
     run_dir = Path(cfg.paths.run_dir)
     ckpt_path = _resume_path(cfg)
 
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, seed=int(cfg.get("seed") or 0))
     module: LamaGAN = instantiate(cfg.model)
     callbacks = _instantiate_group(cfg.get("callbacks"))
     loggers = _instantiate_group(cfg.get("logger"))
@@ -112,11 +112,10 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    data = ResumableDataModule(datamodule, seed=int(cfg.get("seed") or 0), clock=module.data_clock)
 
     environ = dict(os.environ)
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except (NonFiniteLossError, DataError) as err:  # a diverged run, or missing/bad data: one clear line
         raise TaskError(str(err)) from None
     finally:

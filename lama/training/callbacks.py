@@ -74,10 +74,27 @@ class SampleGrid(pl.Callback):
                 logger.experiment.add_image("samples/grid", grid, global_step=iteration)
 
 
+def _epoch_ends_here(trainer: pl.Trainer) -> bool:
+    """Whether the batch just trained is the epoch's last (or, at an epoch end, whether it ran in full)."""
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    return progress.is_last_batch or progress.current.ready >= trainer.num_training_batches
+
+
+def _stops_after_this_batch(trainer: pl.Trainer) -> bool:
+    """Whether training ends after the current batch (max_iterations, max_steps or a callback's stop)."""
+    return trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step
+
+
 class PeriodicCheckpoint(pl.Callback):
-    """Write `last.ckpt` every `every_n_iterations` GAN iterations and at every epoch end, and
-    `epoch_XXXX.ckpt` every `every_n_epochs` epochs, each atomically (temp file, then rename) so a
-    crash never leaves a truncated checkpoint behind."""
+    """Write `last.ckpt` every `every_n_iterations` GAN iterations, when training stops, and at every
+    epoch end, and `epoch_XXXX.ckpt` every `every_n_epochs` epochs, each atomically (temp file, then
+    rename) so a crash never leaves a truncated checkpoint behind.
+
+    Every checkpoint is of one of two kinds, both of which Lightning resumes exactly, also in a chain
+    of resumes: after a batch that is not the epoch's last, or after a complete epoch. A save after an
+    epoch's last batch is left to the epoch-end save that follows with the same state (Lightning resumes
+    the former into an epoch whose later checkpoints replay it), and a stop in mid-epoch is saved
+    after its batch, never as an epoch end (which would resume as a finished epoch)."""
 
     def __init__(self, dirpath: str, every_n_iterations: int = 1000, every_n_epochs: int = 5) -> None:
         self.dirpath = Path(dirpath)
@@ -98,10 +115,15 @@ class PeriodicCheckpoint(pl.Callback):
         os.replace(tmp, path)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.every_n_iterations > 0 and pl_module.iteration % self.every_n_iterations == 0:
+        if _epoch_ends_here(trainer):
+            return
+        due = self.every_n_iterations > 0 and pl_module.iteration % self.every_n_iterations == 0
+        if due or _stops_after_this_batch(trainer):
             self.save(trainer, "last.ckpt")
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not _epoch_ends_here(trainer):
+            return  # stopped in mid-epoch: saved after its last batch
         self.save(trainer, "last.ckpt")
         epoch = trainer.current_epoch + 1
         if self.every_n_epochs > 0 and epoch % self.every_n_epochs == 0:

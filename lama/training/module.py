@@ -107,7 +107,6 @@ class LamaGAN(pl.LightningModule):
         self.class_names: list[str] | None = None
 
         self.iteration = 0  # GAN iterations done (one D step, maybe one G step each), over all epochs
-        self.batches_in_epoch = 0  # batches of the current epoch trained on (the data loader resumes here)
         self._pending_rng: dict | None = None
         self._last_step_time: float | None = None
 
@@ -120,11 +119,6 @@ class LamaGAN(pl.LightningModule):
     def generator_record(self) -> dict[str, Any]:
         """The lama.checkpoint record of the sampling generator."""
         return generator_record(self.sampling_generator.state_dict(), self.generator_hparams, self.class_names)
-
-    def data_clock(self) -> tuple[int, int]:
-        """(epoch, batches of it trained on), which the resumable data loader follows."""
-        epoch = self.trainer.current_epoch if self._trainer is not None else 0
-        return epoch, self.batches_in_epoch
 
     # ----------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -166,9 +160,6 @@ class LamaGAN(pl.LightningModule):
         return [opt_g, opt_d], [self.scheduler(opt_g), self.scheduler(opt_d)]
 
     # ----------------------------------------------------------------- training
-    def on_train_epoch_start(self) -> None:
-        self.batches_in_epoch = 0
-
     def _sync_schedulers(self) -> None:
         # schedulers follow the epoch number (idempotent, so any resume point gives the same rates)
         schedulers = self.lr_schedulers()
@@ -246,7 +237,6 @@ class LamaGAN(pl.LightningModule):
             logs.update(g_loss=g_loss, **g_terms)
 
         self.iteration += 1
-        self.batches_in_epoch = batch_idx + 1
         self._log_step(logs, images.shape[0], opt_g, opt_d)
 
     def _log_step(self, logs: dict[str, torch.Tensor], batch_size: int, opt_g, opt_d) -> None:
@@ -288,7 +278,6 @@ class LamaGAN(pl.LightningModule):
             states = [rng]
         checkpoint[STATE_KEY] = {
             "iteration": self.iteration,
-            "batches_in_epoch": self.batches_in_epoch,
             "rng_states": states,
         }
         checkpoint[LIGHTNING_KEY] = self.generator_record()
@@ -299,7 +288,6 @@ class LamaGAN(pl.LightningModule):
             rank_zero_warn("checkpoint has no LAMA training state; iteration counters and RNG restart")
             return
         self.iteration = int(state["iteration"])
-        self.batches_in_epoch = int(state["batches_in_epoch"])
         states = state["rng_states"]
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1

@@ -1,4 +1,4 @@
-"""LayoutDataModule from the data configs: synthetic generated on demand, loaders, DDP-ready
+"""LayoutDataModule from the data configs: synthetic generated on demand, loaders (the training one resumable),
 samplers, class names; coco_stuff / vg configs compose and point at the prepare command."""
 
 from pathlib import Path
@@ -8,9 +8,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from torch.utils.data import RandomSampler, SequentialSampler
+from torch.utils.data import SequentialSampler
 
 from lama.datamodules import LayoutDataModule, MissingDataError
+from lama.datamodules.resumable import ResumableLoader
 from lama.layout import Layout
 from lama.tasks.prepare import run as prepare
 
@@ -36,22 +37,10 @@ def test_synthetic_generated_on_demand(tmp_path: Path) -> None:
     assert not dm.val_dataset.flip
     assert dm.num_classes == 184 and dm.class_names[1] == "circle"
     loader = dm.train_dataloader()
-    assert isinstance(loader.sampler, RandomSampler) and loader.drop_last  # Lightning swaps in DistributedSampler
+    assert isinstance(loader, ResumableLoader) and loader.drop_last  # shuffles and shards over ranks itself
     batch = next(iter(loader))
     assert batch["image"].shape == (4, 3, 32, 32) and batch["labels"].shape == (4, 8)
     Layout(batch["labels"], batch["boxes"]).validate(num_classes=184)
-    # What Lightning does under DDP (use_distributed_sampler): rebuild the loader around a
-    # DistributedSampler; the two ranks then see disjoint halves of the training set.
-    from pytorch_lightning.utilities.data import _update_dataloader
-    from torch.utils.data.distributed import DistributedSampler
-
-    halves = []
-    for rank in (0, 1):
-        sampler = DistributedSampler(dm.train_dataset, num_replicas=2, rank=rank, shuffle=True, seed=0)
-        ddp_loader = _update_dataloader(loader, sampler)
-        assert ddp_loader.batch_size == 4 and ddp_loader.drop_last
-        halves.append(set(sampler))
-    assert not halves[0] & halves[1] and len(halves[0] | halves[1]) == len(dm.train_dataset)
     val = dm.val_dataloader()
     assert isinstance(val.sampler, SequentialSampler) and not val.drop_last
     dm.setup("test")

@@ -1,73 +1,13 @@
-"""Small parts: the resumable loader, per-object mask colouring, W&B mode choice, SyncBN switch."""
+"""Small parts: per-object mask colouring, W&B mode choice, SyncBN switch."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from lama.layout import object_color
-from lama.training import resumable
 from lama.training.grid import color_masks, sample_grid
 from lama.training.loggers import wandb_logged_in, wandb_mode
-from lama.training.resumable import ResumableLoader
-
-
-class Items(Dataset):
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> int:
-        return i
-
-
-def _loader(n=10, batch=3, drop_last=True, clock=(0, 0)):
-    state = {"clock": clock}
-    loader = ResumableLoader(DataLoader(Items(n), batch_size=batch, shuffle=True, drop_last=drop_last), 7,
-                             clock=lambda: state["clock"])
-    return loader, state
-
-
-def test_resumable_loader_order_depends_on_seed_and_epoch_only():
-    loader, state = _loader()
-    first = [b.tolist() for b in loader]
-    torch.manual_seed(123)  # the global RNG plays no part
-    assert [b.tolist() for b in loader] == first
-    assert len(first) == len(loader) == 3 and all(len(b) == 3 for b in first)
-    state["clock"] = (1, 0)
-    assert [b.tolist() for b in loader] != first
-    flat = sorted(i for b in first for i in b)
-    assert len(set(flat)) == 9 and set(flat) <= set(range(10))
-
-
-def test_resumable_loader_skips_the_batches_already_trained_on():
-    loader, state = _loader(n=12, batch=2)
-    full = [b.tolist() for b in loader]
-    state["clock"] = (0, 4)
-    saved = loader.state_dict()
-    assert saved == {"epoch": 0, "batches_done": 4}
-    fresh, _ = _loader(n=12, batch=2)
-    fresh.load_state_dict(saved)
-    assert [b.tolist() for b in fresh] == full[4:]
-    assert [b.tolist() for b in fresh] == full  # the skip applies to the restored epoch only
-    fresh.load_state_dict({"epoch": 0, "batches_done": 3})
-    state["clock"] = (1, 0)  # training moved on to the next epoch (saved at an epoch end): nothing skipped
-    fresh.clock = lambda: state["clock"]
-    assert len(list(fresh)) == 6
-
-
-def test_resumable_loader_shards_over_ranks(monkeypatch):
-    batches = {}
-    for rank in (0, 1):
-        monkeypatch.setattr(resumable, "_rank_and_world", lambda r=rank: (r, 2))
-        loader, _ = _loader(n=11, batch=2, drop_last=False)
-        batches[rank] = [i for b in loader for i in b.tolist()]
-        assert len(loader) == 3
-    assert len(batches[0]) == len(batches[1]) == 6
-    assert set(batches[0]) | set(batches[1]) == set(range(11))
 
 
 def test_color_masks_mixes_object_colours_by_mask_value():
