@@ -174,3 +174,12 @@ def test_config_default_is_auto_and_bad_values_are_refused(tmp_path):
         tiny_module(fast={"isla_impl": "cuda"})
     with pytest.raises(ValueError, match=r"model.fast.bf16='yes'; choose true, false or auto"):
         tiny_module(fast={"bf16": "yes"})
+
+
+def test_run_py_config_checks_accept_auto_and_refuse_other_words(tmp_path):
+    from lama.config_checks import ConfigValueError, check_values
+
+    check_values(compose_cfg([], tmp_path))  # the default, enabled=auto
+    check_values(compose_cfg(["model.fast.enabled=true", "model.fast.bf16=false"], tmp_path))
+    with pytest.raises(ConfigValueError, match="model.fast.channels_last must be one of True, False, auto"):
+        check_values(compose_cfg(["model.fast.channels_last=yes"], tmp_path))
