@@ -17,6 +17,8 @@ from pycocotools import mask as mask_utils
 from lama.datamodules.base import LayoutDataset
 from lama.datamodules.common import (
     DataError,
+    check_box,
+    check_size,
     load_image,
     load_json,
     require_fields,
@@ -227,8 +229,7 @@ def _image_records(data: dict, path: Path) -> dict[int, Mapping]:
     images: dict[int, Mapping] = {}
     for k, record in enumerate(data["images"]):
         require_fields(record, ("id", "file_name", "width", "height"), f"{path}: images[{k}]")
-        if not (record["width"] > 0 and record["height"] > 0):
-            raise DataError(f"{path}: images[{k}] (id {record['id']}) has size {record['width']}x{record['height']}")
+        check_size(record["width"], record["height"], f"{path}: images[{k}] (id {record['id']})")
         images[record["id"]] = record
     return images
 
@@ -241,8 +242,7 @@ def _check_category(category_id: object, where: str) -> None:
 def _keep(ann: Mapping, image: Mapping, min_area: float, include_other: bool, where: str) -> bool:
     """The paper's object filter, on the annotation's own box (not its mask area)."""
     bbox = ann["bbox"]
-    if not isinstance(bbox, list | tuple) or len(bbox) != 4:
-        raise DataError(f"{where} (id {ann.get('id')}): bbox must be [x, y, w, h], got {bbox!r}")
+    check_box(bbox, f"{where} (id {ann.get('id')})")
     _check_category(ann["category_id"], f"{where} (id {ann.get('id')})")
     box_area = bbox[2] * bbox[3] / (image["width"] * image["height"])
     other_ok = include_other or ann["category_id"] != OTHER_ID

@@ -4,6 +4,7 @@ loading to [-1, 1] tensors, and skipping unreadable images without crashing an e
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -68,6 +69,25 @@ def require_fields(record: object, fields: Sequence[str], where: str) -> Mapping
         ident = f" (id {record['id']})" if "id" in record else ""
         raise DataError(f"{where}{ident} lacks required field(s) {', '.join(map(repr, missing))}")
     return record
+
+
+def is_number(value: object) -> bool:
+    """A finite JSON number (bools are not numbers here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_box(box: object, where: str) -> None:
+    """DataError naming `where` and the value unless box is [x, y, w, h] of finite numbers with w, h >= 0."""
+    if not isinstance(box, list | tuple) or len(box) != 4 or not all(map(is_number, box)):
+        raise DataError(f"{where}: bbox must be [x, y, w, h] of 4 numbers, got {box!r}")
+    if box[2] < 0 or box[3] < 0:
+        raise DataError(f"{where}: bbox {list(box)} has a negative width or height")
+
+
+def check_size(width: object, height: object, where: str) -> None:
+    """DataError naming `where` unless width and height are positive finite numbers."""
+    if not (is_number(width) and is_number(height) and width > 0 and height > 0):
+        raise DataError(f"{where}: image size must be two positive numbers, got width={width!r}, height={height!r}")
 
 
 def resize_to_array(image: Image.Image, resolution: int) -> np.ndarray:

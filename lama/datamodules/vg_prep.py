@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from lama.datamodules.common import DataError, load_json, require_fields, require_path
+from lama.datamodules.common import DataError, check_box, check_size, load_json, require_fields, require_path
 
 PREPARE_CMD = "python run.py task=prepare data=vg"
 RAW_FILES = ("image_data.json", "objects.json", "attributes.json", "relationships.json",
@@ -96,6 +96,8 @@ def preprocess(
     say = print if progress else (lambda *a: None)
     say(f"Loading {vg_dir / 'image_data.json'}")
     images = _by_image_id(load_json(vg_dir / "image_data.json", PREPARE_CMD), "image_data.json", ("width", "height", "url"))
+    for image_id, record in images.items():
+        check_size(record["width"], record["height"], f"image_data.json: image {image_id}")
     splits = _drop_missing(splits, images, cfg.allow_missing_images, splits_path)
     splits = _drop_small(splits, images, cfg.min_image_size, say)
     obj_aliases = load_aliases(vg_dir / "object_alias.txt")
@@ -185,7 +187,9 @@ def filter_objects(
         if image_id not in image_ids:
             continue
         for k, obj in enumerate(record["objects"]):
-            require_fields(obj, ("object_id", "x", "y", "w", "h"), f"objects.json: image {image_id}, objects[{k}]")
+            where = f"objects.json: image {image_id}, objects[{k}]"
+            require_fields(obj, ("object_id", "x", "y", "w", "h"), where)
+            check_box([obj["x"], obj["y"], obj["w"], obj["h"]], f"{where} (object_id {obj['object_id']})")
             name = next((aliases.get(n, n) for n in obj.get("names", []) if aliases.get(n, n) in name_to_idx), None)
             if name is not None and obj["w"] >= min_size and obj["h"] >= min_size:
                 box = [obj["x"], obj["y"], obj["w"], obj["h"]]

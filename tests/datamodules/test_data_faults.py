@@ -1,7 +1,9 @@
 """Faults around the data (issue 15): prepare never deletes what a user made, caches never go into the
 data, are keyed by root and follow the umask (15.2); any changed image makes a cache stale (15.3);
-the bad-image budget counts distinct files and its error is one line, workers included (15.5)."""
+the bad-image budget counts distinct files and its error is one line, workers included (15.5); bad
+annotations are one-line errors naming the file and annotation id (15.10)."""
 
+import json
 import os
 import shutil
 import stat
@@ -199,3 +201,60 @@ def test_a_bad_image_error_from_a_loader_worker_is_one_line(synthetic_root: Path
     message = str(err.value)
     assert "\n" not in message and "Traceback" not in message
     assert message.startswith("1 unreadable image file (limit max_bad_images=0): ") and str(ds.image_path(0)) in message
+
+
+COCO_BAD = [  # (what breaks the first stuff annotation, the error)
+    (lambda a: a.update(bbox=[1, 2, "3", 4]), r"bbox must be \[x, y, w, h\] of 4 numbers, got \[1, 2, '3', 4\]"),
+    (lambda a: a.update(bbox=[1, 2, 3]), r"bbox must be \[x, y, w, h\] of 4 numbers"),
+    (lambda a: a.update(bbox=[1, 2, True, 4]), r"bbox must be .* of 4 numbers, got \[1, 2, True, 4\]"),
+    (lambda a: a.update(bbox=[10, 10, -60, -50]), r"bbox \[10, 10, -60, -50\] has a negative width or height"),
+]
+
+
+@pytest.mark.parametrize(("breaks", "error"), COCO_BAD)
+def test_a_bad_coco_annotation_names_file_and_id(realdata_dir: Path, tmp_path: Path, breaks, error) -> None:
+    root = tmp_path / "coco"
+    shutil.copytree(realdata_dir / "coco", root)
+    path = root / "annotations/stuff_val2017.json"
+    data = json.loads(path.read_text())
+    breaks(data["annotations"][0])
+    path.write_text(json.dumps(data))
+    ann_id = data["annotations"][0]["id"]
+    with pytest.raises(DataError, match=rf"stuff_val2017.json: annotations\[0\] \(id {ann_id}\): {error}"):
+        CocoStuff(root, "val", 16)
+
+
+@pytest.mark.parametrize("size", [("640", 480), (640, None), (0, 480)])
+def test_a_bad_coco_image_size_names_file_and_id(realdata_dir: Path, tmp_path: Path, size) -> None:
+    root = tmp_path / "coco"
+    shutil.copytree(realdata_dir / "coco", root)
+    path = root / "annotations/instances_val2017.json"
+    data = json.loads(path.read_text())
+    data["images"][1]["width"], data["images"][1]["height"] = size
+    path.write_text(json.dumps(data))
+    image_id = data["images"][1]["id"]
+    with pytest.raises(DataError, match=rf"instances_val2017.json: images\[1\] \(id {image_id}\): image size must be"):
+        CocoStuff(root, "val", 16)
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("w", "big", r"bbox must be \[x, y, w, h\] of 4 numbers"), ("h", -40, r"bbox \[0, 0, 799, -40\] has a negative width or height"),
+])  # fmt: skip
+def test_a_bad_vg_object_names_file_and_object_id(realdata_dir: Path, tmp_path: Path, field, value, error) -> None:
+    from lama.datamodules.vg_prep import VGPrepConfig, preprocess
+
+    root = tmp_path / "vg"
+    shutil.copytree(realdata_dir / "vg", root)
+    objects = json.loads((root / "objects.json").read_text())
+    first = objects[0]["objects"][0]
+    first[field] = value
+    (root / "objects.json").write_text(json.dumps(objects))
+    where = rf"objects.json: image {objects[0]['image_id']}, objects\[0\] \(object_id {first['object_id']}\)"
+    config = VGPrepConfig(expected_num_objects=None, allow_missing_images=True)
+    with pytest.warns(UserWarning, match="not in image_data.json"), pytest.raises(DataError, match=f"{where}: {error}"):
+        preprocess(root, config=config, progress=False)
+    images = json.loads((root / "image_data.json").read_text())
+    images[0]["height"] = "tall"
+    (root / "image_data.json").write_text(json.dumps(images))
+    with pytest.raises(DataError, match=rf"image_data.json: image {images[0]['image_id']}: image size must be"):
+        preprocess(root, config=config, progress=False)
