@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from lama.metrics.images import to_unit_range
+from lama.metrics.errors import CannotRun
+from lama.sampling.images import to_unit_range
 
 CAS_CROP = 32
 
@@ -61,20 +62,21 @@ def classification_accuracy_score(
     test_crops: Dataset,
     num_classes: int,
     *,
-    epochs: int = 30,
-    batch_size: int = 128,
-    lr: float = 0.1,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    arch: str,
+    augment: bool,
     weight_decay: float = 5e-4,
-    arch: str = "resnet18",
-    augment: bool = True,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> float:
     """Train on (uint8 (3, 32, 32) crop, label) pairs of generated images, return the accuracy (a fraction
-    in [0, 1]) on the real images' crops after the last epoch. SGD with momentum, cosine schedule."""
+    in [0, 1]) on the real images' crops after the last epoch. SGD with momentum, cosine schedule. The schedule
+    (epochs, batch_size, lr, arch, augment) has its defaults in configs/metrics/default.yaml (metrics.cas)."""
     if len(train_crops) == 0 or len(test_crops) == 0:
-        raise ValueError(f"CAS needs crops to train and test on, got {len(train_crops)} and {len(test_crops)}")
+        raise CannotRun(f"CAS needs crops to train and test on, got {len(train_crops)} and {len(test_crops)}")
     device = torch.device(device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -84,7 +86,9 @@ def classification_accuracy_score(
     test = DataLoader(_materialise(test_crops, "test", progress), batch_size=batch_size)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * len(train), 1))
-    for _ in tqdm(range(epochs), desc="CAS training", disable=not progress):
+    # One bar over every training step (a CPU epoch can take a minute), with the epoch and loss beside it.
+    bar = tqdm(total=epochs * len(train), desc="CAS training", unit="step", disable=not progress)
+    for epoch in range(epochs):
         model.train()
         for x, y in train:
             x = to_unit_range(x).to(device)
@@ -95,13 +99,16 @@ def classification_accuracy_score(
             loss.backward()
             opt.step()
             sched.step()
+            bar.update(1)
+        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{float(loss.detach()):.3f}")
+    bar.close()
     return _accuracy(model, test, device)
 
 
 def cas_protocol(num_train: int, num_test: int, **settings: Any) -> dict[str, Any]:
     """What stands behind a CAS number, for results.json."""
     return {
-        "classifier": f"torchvision {settings.get('arch', 'resnet18')}, CIFAR stem, from scratch",
+        "classifier": f"torchvision {settings['arch']}, CIFAR stem, from scratch",
         "crop": f"{CAS_CROP}x{CAS_CROP} bicubic (antialiased) of every non-padding box",
         "train": f"{num_train} crops of generated images",
         "test": f"{num_test} crops of real validation images",

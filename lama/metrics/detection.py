@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from lama.layout import PAD_LABEL
+from lama.metrics.errors import CannotRun
 from lama.metrics.weights import WeightsUnavailable, ensure_downloaded, load_state_dict_file
 
 DETECTOR_OPTION = "metrics.detection.weights"
@@ -35,7 +36,8 @@ def build_detector(name: str = "fasterrcnn_resnet50_fpn_v2", weights_path: str |
         builder = torchvision.models.get_model_builder(name)
         weights_enum = torchvision.models.get_model_weights(name)
     except ValueError:
-        raise ValueError(f"metrics.detection.model={name!r} is not a torchvision detection model") from None
+        raise CannotRun(f"metrics.detection.model={name!r} is not a torchvision detection model",
+                        short="unknown metrics.detection.model") from None
     if weights_path is None:
         weights = weights_enum.COCO_V1 if hasattr(weights_enum, "COCO_V1") else weights_enum.DEFAULT
         ensure_downloaded(weights.url, metric=f"YOLO score ({name})", option=DETECTOR_OPTION)
@@ -73,20 +75,21 @@ def detect(model: nn.Module, images: Dataset, image_ids: Sequence[int], batch_si
 def read_detections(path: str | Path) -> list[dict[str, Any]]:
     """Read a COCO results-format JSON file: a list of {image_id, category_id, bbox [x, y, w, h] px, score}."""
     path = Path(path)
+    short = f"bad {DETECTIONS_OPTION}"
     if not path.is_file():
-        raise FileNotFoundError(f"{DETECTIONS_OPTION}={path}: no such file")
+        raise CannotRun(f"{DETECTIONS_OPTION}={path}: no such file", short=f"{DETECTIONS_OPTION} not found")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+        raise CannotRun(f"{path} is not valid JSON: {err}", short=short) from None
     if not isinstance(data, list):
-        raise ValueError(f"{path} must hold a JSON list of detections (COCO results format)")
+        raise CannotRun(f"{path} must hold a JSON list of detections (COCO results format)", short=short)
     for i, det in enumerate(data):
         missing = [k for k in ("image_id", "category_id", "bbox", "score") if not isinstance(det, dict) or k not in det]
         if missing:
-            raise ValueError(f"{path}: detection {i} lacks {missing}")
+            raise CannotRun(f"{path}: detection {i} lacks {missing}", short=short)
         if len(det["bbox"]) != 4:
-            raise ValueError(f"{path}: detection {i} bbox must be [x, y, w, h], got {det['bbox']}")
+            raise CannotRun(f"{path}: detection {i} bbox must be [x, y, w, h], got {det['bbox']}", short=short)
     return data
 
 
@@ -113,7 +116,8 @@ def coco_ap(gt: dict[str, Any], detections: Sequence[dict[str, Any]]) -> dict[st
     from pycocotools.cocoeval import COCOeval
 
     if not gt["annotations"]:
-        raise ValueError("YOLO score: no thing-class objects in the layouts (check metrics.detection.max_thing_label)")
+        raise CannotRun("YOLO score: no thing-class objects in the layouts (check metrics.detection.max_thing_label)",
+                        short="no thing-class objects to detect")
     known = {img["id"] for img in gt["images"]}
     dets = [d for d in detections if int(d["image_id"]) in known]
     if not dets:

@@ -13,8 +13,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from lama.metrics.images import to_unit_range
 from lama.metrics.weights import WeightsUnavailable, ensure_downloaded, load_state_dict_file
+from lama.sampling.images import to_unit_range
 
 LPIPS_OPTION = "metrics.lpips_weights"
 ALEXNET_URL = torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url

@@ -108,12 +108,11 @@ def fidelity_metrics(
     return result
 
 
-def fidelity_protocol(weights_path: str | Path | None, isc_splits: int) -> dict[str, Any]:
-    """What stands behind an IS/FID number, for results.json."""
+def fidelity_protocol(weights_path: str | Path | None) -> dict[str, Any]:
+    """What stands behind an IS/FID/SceneFID number (Inception and resize), for results.json."""
     return {
         "implementation": f"torch-fidelity {torch_fidelity.__version__}, {FEATURE_EXTRACTOR}",
         "weights": str(weights_path) if weights_path else INCEPTION_FILE,
         "weights_tag": inception_tag(weights_path),
         "resize": INCEPTION_RESIZE,
-        "isc_splits": isc_splits,
     }

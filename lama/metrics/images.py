@@ -1,4 +1,5 @@
-"""Image sets the metrics read: uint8 (3, H, W) tensors from sample folders, datasets and object crops."""
+"""Image sets the metrics read: uint8 (3, H, W) tensors from sample folders, datasets and object crops
+(the tensor <-> file conversions are lama.sampling.images)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import Dataset
 
 from lama.layout import PAD_LABEL
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] -> uint8 in [0, 255] (same shape)."""
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] -> float in [-1, 1]."""
-    return images.float() / 127.5 - 1.0
-
-
-def read_image(path: str | Path) -> torch.Tensor:
-    """An image file -> (3, H, W) uint8 RGB tensor."""
-    with Image.open(path) as img:
-        array = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
-
-
-def write_image(path: str | Path, image: torch.Tensor) -> None:
-    """Write a (3, H, W) uint8 tensor, or float in [-1, 1], as a PNG."""
-    if image.is_floating_point():
-        image = to_uint8(image)
-    Image.fromarray(image.permute(1, 2, 0).cpu().numpy()).save(path)
+from lama.sampling.images import read_image, to_uint8
 
 
 class ImageFiles(Dataset):

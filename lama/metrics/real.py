@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from lama.metrics.images import to_uint8
+from lama.sampling.images import to_uint8
 
 
 class RealLayouts:

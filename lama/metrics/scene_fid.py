@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from lama.metrics.errors import CannotRun
 from lama.metrics.fidelity import fidelity_metrics, fidelity_protocol
 from lama.metrics.images import ObjectCrops, object_entries
 
@@ -39,7 +40,7 @@ def scene_fid(
 ) -> float:
     """FID between two crop sets (uint8 (3, 224, 224) datasets), Inception features as for FID."""
     if len(fake_crops) < 2 or len(real_crops) < 2:
-        raise ValueError(f"SceneFID needs at least 2 crops per set, got {len(fake_crops)} and {len(real_crops)}")
+        raise CannotRun(f"SceneFID needs at least 2 crops per set, got {len(fake_crops)} and {len(real_crops)}")
     out = fidelity_metrics(
         fake_crops, real_crops, isc=False, fid=True, weights_path=weights_path, real_cache_name=real_cache_name,
         cache_dir=cache_dir, batch_size=batch_size, device=device, loader_workers=loader_workers,
@@ -50,8 +51,7 @@ def scene_fid(
 
 def scene_fid_protocol(weights_path: str | Path | None, num_fake: int, num_real: int) -> dict[str, Any]:
     """What stands behind a SceneFID number, for results.json."""
-    protocol = fidelity_protocol(weights_path, isc_splits=0)
-    protocol.pop("isc_splits")
+    protocol = fidelity_protocol(weights_path)
     protocol.update(crop=f"every non-padding box, {CROP_SIZE}x{CROP_SIZE} bicubic (antialiased)",
                     num_fake_crops=num_fake, num_real_crops=num_real)
     return protocol

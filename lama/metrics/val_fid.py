@@ -11,9 +11,9 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from lama.metrics.fidelity import inception_weights
-from lama.metrics.images import to_uint8
 from lama.metrics.weights import WeightsUnavailable
 from lama.sampling import sample_layouts
+from lama.sampling.images import to_uint8
 
 
 class ValFID(pl.Callback):

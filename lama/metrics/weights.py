@@ -10,10 +10,12 @@ from typing import TypeVar
 
 import torch
 
+from lama.metrics.errors import CannotRun
+
 T = TypeVar("T")
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(CannotRun):
     """A metric's pretrained weights could not be downloaded or read; the message says how to fix it."""
 
 

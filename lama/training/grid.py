@@ -9,24 +9,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from lama.layout import PAD_LABEL, draw_layout, object_color
-
-
-def color_masks(masks: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Colour one image's object masks (O, H, W), values >= 0, by class: -> (3, H, W) uint8.
-    Each pixel mixes the object colours weighted by mask value; mask sums above 1 are normalised."""
-    real = labels != PAD_LABEL
-    if not real.any():
-        return torch.zeros(3, *masks.shape[-2:], dtype=torch.uint8)
-    m = masks[real].float().clamp(min=0).cpu()
-    colors = torch.tensor([object_color(int(c)) for c in labels[real]], dtype=torch.float32)  # (O, 3)
-    image = torch.einsum("ohw,oc->chw", m, colors) / m.sum(0).clamp(min=1.0)
-    return image.round().clamp(0, 255).to(torch.uint8)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float images -> [0, 255] uint8."""
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+from lama.layout import draw_layout
+from lama.sampling.images import color_masks, to_uint8
 
 
 def sample_grid(
@@ -50,7 +34,7 @@ def sample_grid(
     for i in range(real.shape[0]):
         tiles += [
             draw_layout(real[i].cpu(), labels[i].cpu(), boxes[i].cpu(), class_names),
-            to_uint8(fake[i]),
+            to_uint8(fake[i].cpu()),
             color_masks(raw_masks[i], labels[i]),
             color_masks(masks[i], labels[i]),
         ]

@@ -28,7 +28,7 @@ def test_cas_is_one_on_crops_a_classifier_separates_perfectly():
     train, test = _scenes(4, seed=0), _scenes(4, seed=1)
     assert len(train) == 8 and train.labels().tolist() == [1, 2] * 4
     acc = classification_accuracy_score(train, test, num_classes=3, epochs=4, batch_size=4, lr=0.05, seed=0,
-                                        arch="resnet10", progress=False)
+                                        arch="resnet10", augment=True, progress=False)
     assert acc == 1.0
 
 
@@ -36,5 +36,5 @@ def test_cas_is_chance_or_worse_when_training_labels_are_swapped():
     train, test = _scenes(4, seed=0), _scenes(4, seed=1)
     train.entries = [(i, 3 - label, box) for i, label, box in train.entries]  # red called 2, blue called 1
     acc = classification_accuracy_score(train, test, num_classes=3, epochs=4, batch_size=4, lr=0.05, seed=0,
-                                        arch="resnet10", progress=False)
+                                        arch="resnet10", augment=True, progress=False)
     assert acc <= 0.5

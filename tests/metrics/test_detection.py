@@ -10,6 +10,7 @@ from torch import nn
 
 from lama.metrics import WeightsUnavailable
 from lama.metrics.detection import build_detector, coco_ap, detect, ground_truth, read_detections
+from lama.metrics.errors import CannotRun
 from lama.metrics.images import MappedImages
 
 IDS = [11, 12, 13]
@@ -110,5 +111,5 @@ def test_detector_from_a_local_weights_file_and_offline_message(tmp_path, monkey
 def test_bad_detections_file_is_named(tmp_path):
     path = tmp_path / "d.json"
     path.write_text(json.dumps([{"image_id": 1, "bbox": [0, 0, 1, 1], "score": 1}]))
-    with pytest.raises(ValueError, match=r"d.json: detection 0 lacks \['category_id'\]"):
+    with pytest.raises(CannotRun, match=r"d.json: detection 0 lacks \['category_id'\]"):
         read_detections(path)

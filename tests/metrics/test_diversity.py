@@ -9,7 +9,8 @@ import torchvision
 
 from lama.metrics import WeightsUnavailable
 from lama.metrics.diversity import build_lpips, diversity_score, lpips_distances
-from lama.metrics.images import MappedImages, to_unit_range
+from lama.metrics.images import MappedImages
+from lama.sampling.images import to_unit_range
 from tests.metrics.conftest import random_images
 
 

@@ -8,7 +8,8 @@ import torch_fidelity
 
 from lama.metrics import WeightsUnavailable
 from lama.metrics.fidelity import INCEPTION_FILE, fidelity_metrics, real_stats_cache_name
-from lama.metrics.images import ImageFiles, write_image
+from lama.metrics.images import ImageFiles
+from lama.sampling.images import write_image
 from tests.metrics.conftest import random_images
 
 

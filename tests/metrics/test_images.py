@@ -9,11 +9,9 @@ from lama.metrics.images import (
     box_to_pixel_window,
     crop_resize,
     object_entries,
-    to_uint8,
-    to_unit_range,
-    write_image,
 )
 from lama.metrics.scene_fid import scene_crops
+from lama.sampling.images import to_uint8, to_unit_range, write_image
 
 
 def test_uint8_round_trip():

@@ -3,6 +3,7 @@
 import pytest
 import torch_fidelity
 
+from lama.metrics.errors import CannotRun
 from lama.metrics.images import MappedImages
 from lama.metrics.scene_fid import scene_crops, scene_fid
 from tests.metrics.conftest import random_images
@@ -35,5 +36,5 @@ def test_scene_fid_is_torch_fidelity_fid_of_the_crop_sets(inception_weights):
 def test_scene_fid_needs_two_crops():
     images = random_images(1, 16, seed=0)
     one = scene_crops(MappedImages(lambda i: images[i], 1), [[1]], [[[0, 0, 1, 1]]])
-    with pytest.raises(ValueError, match="at least 2 crops"):
+    with pytest.raises(CannotRun, match="at least 2 crops"):
         scene_fid(one, one)

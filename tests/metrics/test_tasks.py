@@ -11,7 +11,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from lama.checkpoint import save_generator
-from lama.metrics.images import read_image
+from lama.sampling.images import read_image
 from lama.tasks import TaskError, run_task
 from tests.conftest import REPO
 
@@ -73,29 +73,54 @@ def test_sample_a_user_layout_file(workdir):
         run_task(_cfg(workdir, "l2", "task=sample", f"layout={layout}"))
 
 
-def test_evaluate_runs_the_named_metrics_and_reports_the_others_as_failed(workdir, tmp_path, monkeypatch):
+def _offline(monkeypatch, tmp_path) -> Path:
+    """No downloads (torch hub points at an empty folder); returns a random AlexNet for DS."""
     import torchvision
 
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), tmp_path / "alex.pth")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", mock.Mock(side_effect=urllib.error.URLError("offline")))
-    results = run_task(_cfg(
-        workdir, "e1", "task=evaluate", "metrics.names=[is,mask_iou,ds,cas,yolo]", f"metrics.lpips_weights={tmp_path / 'alex.pth'}",
-        "metrics.cas.epochs=1", "metrics.cas.arch=resnet10", "metrics.cas.batch_size=16"))
+    return tmp_path / "alex.pth"
+
+
+def test_evaluate_runs_the_named_metrics_and_fails_when_a_named_one_cannot_run(workdir, tmp_path, monkeypatch):
+    alex = _offline(monkeypatch, tmp_path)
+    with pytest.raises(TaskError, match=r"asked for but not run: is \(needs Inception weights: see Offline weights\); "
+                                        r"yolo \(needs coco_stuff data\)"):
+        run_task(_cfg(workdir, "e1", "task=evaluate", "metrics.names=[is,mask_iou,ds,cas,yolo]",
+                      f"metrics.lpips_weights={alex}", "metrics.cas.epochs=1", "metrics.cas.arch=resnet10",
+                      "metrics.cas.batch_size=16"))
     saved = json.loads((workdir / "e1" / "results.json").read_text())
-    assert saved == results
     for key in ("mask_iou", "mask_iou_raw", "ds_mean", "ds_std", "cas"):
         assert 0.0 <= saved[key] <= 1.0 + 1e-6, key
     assert saved["mask_iou_raw"] > 0  # the random generator's raw masks still cover their boxes
-    # Offline, IS fails with the fix in its message and is absent (not zero); yolo needs COCO layouts.
-    assert "is_mean" not in saved and "weights-inception-2015-12-05-6726825d.pth" in saved["failed"]["is"]
-    assert "metrics.inception_weights=" in saved["failed"]["is"]
-    assert "yolo_ap" not in saved and "COCO" in saved["failed"]["yolo"]
+    # Offline, IS is absent (not zero) with the fix in its reason; yolo needs COCO layouts; no metric had a bug.
+    assert "is_mean" not in saved and "weights-inception-2015-12-05-6726825d.pth" in saved["not_run"]["is"]
+    assert "metrics.inception_weights=" in saved["not_run"]["is"]
+    assert "yolo_ap" not in saved and "coco_stuff" in saved["not_run"]["yolo"] and saved["errors"] == {}
     assert saved["protocol"]["samples"]["images"] == 6 and saved["protocol"]["cas"]["epochs"] == 1
-    # The same images evaluated from their folder (samples=DIR) give the same DS.
-    again = run_task(_cfg(workdir, "e2", "task=evaluate", "metrics.names=[ds]", f"samples={workdir / 'e1' / 'generated'}",
-                          f"metrics.lpips_weights={tmp_path / 'alex.pth'}"))
+    # The same images from their folder with metrics.names=all: what cannot run is listed, the task succeeds.
+    again = run_task(_cfg(workdir, "e2", "task=evaluate", f"samples={workdir / 'e1' / 'generated'}",
+                          f"metrics.lpips_weights={alex}", "metrics.cas.epochs=1", "metrics.cas.arch=resnet10"))
     assert again["ds_mean"] == pytest.approx(saved["ds_mean"])
+    assert set(again["not_run"]) == {"is", "fid", "scene_fid", "yolo"} and again["errors"] == {}
+
+
+def test_a_bug_inside_a_metric_is_an_error_not_a_skip(workdir, monkeypatch, capsys):
+    import dataclasses
+
+    from lama.metrics import registry
+
+    def broken(inputs):
+        raise ValueError("index out of range in the metric itself")
+
+    monkeypatch.setitem(registry.BY_NAME, "ds", dataclasses.replace(registry.BY_NAME["ds"], runner=broken))
+    run_task(_cfg(workdir, "b0", "task=sample"))
+    with pytest.raises(TaskError, match=r"ds \(error, a bug: ValueError: index out of range"):
+        run_task(_cfg(workdir, "b1", "task=evaluate", f"samples={workdir / 'b0' / 'generated'}", "metrics.names=[ds]"))
+    saved = json.loads((workdir / "b1" / "results.json").read_text())
+    assert saved["not_run"] == {} and "ValueError" in saved["errors"]["ds"]
+    assert "| ds | error: ValueError" in capsys.readouterr().out
 
 
 def test_evaluate_user_errors_are_task_errors(workdir):

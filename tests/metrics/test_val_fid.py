@@ -8,8 +8,8 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from lama.metrics import ValFID
-from lama.metrics.images import to_uint8
 from lama.sampling import sample_layouts
+from lama.sampling.images import to_uint8
 
 
 class TinyG(nn.Module):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from lama.layout import object_color
-from lama.training.grid import color_masks, sample_grid
+from lama.sampling.images import color_masks
+from lama.training.grid import sample_grid
 from lama.training.loggers import wandb_logged_in, wandb_mode
 
 

@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from lama.layout import PAD_LABEL
+from lama.sampling.generate import SampleBatch
+from lama.sampling.images import write_image
 
 MANIFEST = "manifest.jsonl"
 INFO = "info.json"
@@ -93,3 +97,27 @@ def read_info(samples_dir: str | Path) -> dict[str, Any]:
     """<samples_dir>/info.json (sampling settings), or {} for samples made elsewhere."""
     path = Path(samples_dir) / INFO
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_sample_folder(out_dir: Path, batches: Iterable[SampleBatch], info: dict[str, Any], total: int,
+                        with_masks: bool = False) -> Path:
+    """Write generated batches as a sample folder: images/, masks/ (with_masks: the batches carry masks),
+    manifest.jsonl and info.json (`info`: how the samples were made); `total` images for the progress bar."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    if with_masks:
+        (out_dir / "masks").mkdir(exist_ok=True)
+    with (out_dir / MANIFEST).open("w") as manifest, tqdm(total=total, desc="sampling", unit="img") as bar:
+        for batch in batches:
+            for k, (image_id, rep) in enumerate(zip(batch.image_ids, batch.repeats)):
+                stem = image_name(image_id, rep)
+                write_image(out_dir / "images" / f"{stem}.png", batch.images[k])
+                mask_file = None
+                if with_masks:
+                    mask_file = f"masks/{stem}.npz"
+                    save_masks(out_dir / mask_file, batch.layout.labels[k], batch.masks[k], batch.raw_masks[k])
+                manifest.write(record_line(f"images/{stem}.png", image_id, rep, batch.layout.labels[k],
+                                           batch.layout.boxes[k], mask_file) + "\n")
+            bar.update(len(batch.image_ids))
+    (out_dir / INFO).write_text(json.dumps(info, indent=1))
+    return out_dir

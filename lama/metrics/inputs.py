@@ -1,0 +1,65 @@
+"""EvalInputs: everything a metric reads (the generated samples, the real split, the metric settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lama.metrics.images import ImageFiles
+from lama.metrics.real import RealLayouts
+from lama.sampling.folder import SampleRecord
+
+
+@dataclass
+class EvalInputs:
+    """Everything a metric reads: the generated samples, the real split and the metric settings."""
+
+    records: list[SampleRecord]
+    real: RealLayouts
+    dataset: str
+    split: str
+    resolution: int
+    num_classes: int
+    settings: dict[str, Any]
+    device: Any = "cpu"
+    cache_dir: str | None = None
+    progress: bool = True
+    requested: tuple[str, ...] = ()  # the metrics of this evaluation (IS and FID share one Inception pass)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def opt(self, key: str) -> Any:
+        """A metric setting by dotted key (e.g. 'cas.epochs'), as configs/metrics/default.yaml sets it (the one
+        place defaults live); a key it lacks is a KeyError naming it."""
+        node: Any = self.settings
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f"metrics.{key} is not set")
+            node = node[part]
+        return node
+
+    @property
+    def repeats(self) -> int:
+        """Samples per layout: the number of distinct repeat indices in the sample folder."""
+        return len({r.repeat for r in self.records})
+
+    @property
+    def real_ids(self) -> list[int]:
+        """The distinct layout ids of the samples, in first-seen order (the real set, one image each)."""
+        return list(dict.fromkeys(r.image_id for r in self.records))
+
+    def fakes(self) -> ImageFiles:
+        """Every generated image, (3, R, R) uint8, in manifest order."""
+        return ImageFiles([r.file for r in self.records])
+
+    def real_images(self):
+        """The real image of each distinct layout id, (3, R, R) uint8, in real_ids order."""
+        return self.real.images(self.real_ids)
+
+    def real_layouts(self) -> tuple[list[list[int]], list[list[list[float]]]]:
+        """Labels and boxes (fractions) of the real images, as stored in the dataset."""
+        labels, boxes = [], []
+        for image_id in self.real_ids:
+            lab, box = self.real.layout(image_id)
+            labels.append(lab.tolist())
+            boxes.append(box.tolist())
+        return labels, boxes

@@ -1,0 +1,151 @@
+"""The runner of each metric: EvalInputs -> (numbers, protocol). A missing input raises CannotRun with the
+reason; the registry (lama.metrics.registry) names each runner with its result keys and needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lama.metrics.errors import CannotRun
+from lama.metrics.images import ImageFiles, ObjectCrops, object_entries
+from lama.metrics.inputs import EvalInputs
+
+Result = tuple[dict[str, float], dict[str, Any]]
+
+
+def _fidelity(inp: EvalInputs) -> tuple[dict[str, float], dict[str, Any]]:
+    """IS and/or FID in one Inception pass over the fakes (whichever of the two were asked for), cached."""
+    if "fidelity" in inp._cache:
+        return inp._cache["fidelity"]
+    from lama.metrics.fidelity import fidelity_metrics, fidelity_protocol, real_stats_cache_name
+
+    isc, fid = "is" in inp.requested, "fid" in inp.requested
+    weights = inp.opt("inception_weights")
+    cache_name = real_stats_cache_name(inp.dataset, inp.split, inp.resolution, len(inp.real_ids), weights)
+    values = fidelity_metrics(
+        inp.fakes(), inp.real_images() if fid else None, isc=isc, fid=fid, weights_path=weights,
+        real_cache_name=cache_name if fid else None, cache_dir=inp.cache_dir, batch_size=inp.opt("fidelity_batch_size"),
+        device=inp.device, isc_splits=inp.opt("is_splits"), loader_workers=inp.opt("loader_workers"),
+        verbose=inp.progress,
+    )
+    proto = fidelity_protocol(weights)
+    proto.update(num_fake=len(inp.records), repeats=inp.repeats)
+    inp._cache["fidelity"] = (values, proto)
+    return values, proto
+
+
+def inception_score(inp: EvalInputs) -> Result:
+    """IS of the generated images (is_mean, is_std)."""
+    values, proto = _fidelity(inp)
+    return {k: values[k] for k in ("is_mean", "is_std")}, {**proto, "is_splits": inp.opt("is_splits")}
+
+
+def fid(inp: EvalInputs) -> Result:
+    """FID between the generated images and the real images of the same layouts."""
+    from lama.metrics.fidelity import real_stats_cache_name
+
+    values, proto = _fidelity(inp)
+    cache_name = real_stats_cache_name(inp.dataset, inp.split, inp.resolution, len(inp.real_ids),
+                                       inp.opt("inception_weights"))
+    return {"fid": values["fid"]}, {**proto, "num_real": len(inp.real_ids), "real_stats_cache": cache_name}
+
+
+def scene_fid(inp: EvalInputs) -> Result:
+    """FID between object crops of the generated and the real images."""
+    from lama.metrics.fidelity import real_stats_cache_name
+    from lama.metrics.scene_fid import CROP_SIZE, scene_crops, scene_fid_protocol
+    from lama.metrics.scene_fid import scene_fid as compute
+
+    weights = inp.opt("inception_weights")
+    fake = scene_crops(inp.fakes(), [r.labels for r in inp.records], [r.boxes for r in inp.records], CROP_SIZE)
+    labels, boxes = inp.real_layouts()
+    real = scene_crops(inp.real_images(), labels, boxes, CROP_SIZE)
+    cache_name = real_stats_cache_name(inp.dataset, inp.split, inp.resolution, len(inp.real_ids), weights,
+                                       kind=f"objects{len(real)}-crop{CROP_SIZE}bicubic")
+    value = compute(fake, real, weights_path=weights, real_cache_name=cache_name, cache_dir=inp.cache_dir,
+                    batch_size=inp.opt("fidelity_batch_size"), device=inp.device,
+                    loader_workers=inp.opt("loader_workers"), verbose=inp.progress)
+    proto = scene_fid_protocol(weights, len(fake), len(real))
+    proto.update(repeats=inp.repeats, real_stats_cache=cache_name)
+    return {"scene_fid": value}, proto
+
+
+def diversity(inp: EvalInputs) -> Result:
+    """DS: LPIPS between repeats 0 and 1 of each layout."""
+    from lama.metrics.diversity import build_lpips, diversity_protocol, diversity_score, lpips_distances
+
+    by_key = {(r.image_id, r.repeat): r for r in inp.records}
+    pairs = [(by_key[(i, 0)].file, by_key[(i, 1)].file) for i in inp.real_ids if (i, 0) in by_key and (i, 1) in by_key]
+    if not pairs:
+        raise CannotRun("DS needs two samples of each layout (repeats 0 and 1): set metrics.repeats >= 2",
+                        short="needs metrics.repeats >= 2")
+    weights = inp.opt("lpips_weights")
+    net = build_lpips(weights, inp.device)
+    dist = lpips_distances(ImageFiles([a for a, _ in pairs]), ImageFiles([b for _, b in pairs]), net,
+                           batch_size=inp.opt("ds_batch_size"), device=inp.device, progress=inp.progress)
+    return diversity_score(dist), diversity_protocol(weights, len(pairs), [0, 1])
+
+
+def classification_accuracy(inp: EvalInputs) -> Result:
+    """CAS: a classifier trained on crops of the generated objects, tested on the real ones."""
+    from lama.metrics.cas import CAS_CROP, cas_protocol, classification_accuracy_score
+
+    train = ObjectCrops(inp.fakes(), object_entries([r.labels for r in inp.records], [r.boxes for r in inp.records]),
+                        CAS_CROP, with_labels=True)
+    labels, boxes = inp.real_layouts()
+    test = ObjectCrops(inp.real_images(), object_entries(labels, boxes), CAS_CROP, with_labels=True)
+    settings = dict(inp.opt("cas"))
+    seed = int(inp.opt("seed"))
+    acc = classification_accuracy_score(train, test, inp.num_classes, seed=seed, device=inp.device,
+                                        progress=inp.progress, **settings)
+    return {"cas": acc}, cas_protocol(len(train), len(test), seed=seed, repeats=inp.repeats, **settings)
+
+
+def yolo_score(inp: EvalInputs) -> Result:
+    """YOLO score: COCOeval AP of a COCO detector's detections on the generated images."""
+    from lama.metrics.detection import (
+        build_detector,
+        coco_ap,
+        detect,
+        detection_protocol,
+        ground_truth,
+        read_detections,
+    )
+
+    first = [r for r in inp.records if r.repeat == 0]
+    max_thing = int(inp.opt("detection.max_thing_label"))
+    size = ImageFiles([first[0].file])[0].shape[-1]
+    gt = ground_truth([r.image_id for r in first], [r.labels for r in first], [r.boxes for r in first],
+                      size, size, max_thing)
+    det_file = inp.opt("detection.detections_file")
+    if det_file:
+        dets, source = read_detections(det_file), f"detections file {det_file}"
+    else:
+        name, weights = inp.opt("detection.model"), inp.opt("detection.weights")
+        model = build_detector(name, weights, inp.device)
+        dets = detect(model, ImageFiles([r.file for r in first]), [r.image_id for r in first],
+                      batch_size=inp.opt("detection.batch_size"), device=inp.device, progress=inp.progress)
+        source = f"torchvision {name} ({weights or 'COCO_V1 weights'})"
+    return coco_ap(gt, dets), detection_protocol(source, len(first), len(gt["annotations"]), max_thing)
+
+
+def mask_iou(inp: EvalInputs) -> Result:
+    """Mask IoU of the generator's adapted and raw masks against the true instance masks."""
+    from lama.metrics.mask_iou import MaskIoU
+    from lama.sampling.folder import load_masks
+
+    meter = MaskIoU()
+    for r in inp.records:
+        try:
+            true = inp.real.masks(r.image_id)
+        except Exception as err:  # noqa: BLE001 - datasets without masks raise their own error type
+            raise CannotRun(f"mask IoU needs true instance masks: {err}",
+                            short="needs data with true instance masks (the synthetic scenes)") from None
+        masks, raw = load_masks(r.masks)
+        labels, boxes = inp.real.layout(r.image_id)
+        real = labels != 0
+        true, labels, boxes = true[real], labels[real], boxes[real]
+        if masks.shape != true.shape:
+            raise CannotRun(f"{r.masks}: masks {tuple(masks.shape)} do not match the true masks {tuple(true.shape)}",
+                            short="sample masks do not match the data's masks")
+        meter.update(masks[None], raw[None], true[None], labels[None], boxes[None])
+    return meter.compute(), meter.protocol()

@@ -1,0 +1,59 @@
+"""What task=sample and task=evaluate read: the generator of cfg.checkpoint and the validation split of
+cfg.data, and the validation sample folder made from them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from lama.checkpoint import CheckpointError, load_generator
+from lama.sampling.validation import sample_dataset
+from lama.tasks import TaskError, require
+
+log = logging.getLogger(__name__)
+
+
+def load_checkpoint_generator(cfg: DictConfig, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator of cfg.checkpoint on `device`; a resolution other than cfg.resolution is a user error."""
+    path = require(cfg, "checkpoint", "(a generator.pt or Lightning .ckpt of ours)")
+    try:
+        generator, record = load_generator(path, map_location=device)
+    except CheckpointError as err:
+        raise TaskError(str(err)) from None
+    res = record["hparams"]["resolution"]
+    if int(cfg.resolution) != res:
+        raise TaskError(f"{path} holds a {res} px generator: add resolution={res} to the command")
+    return generator, record
+
+
+def validation_data(cfg: DictConfig, return_masks: bool = False):
+    """The validation layout dataset (unflipped) of cfg.data, and the datamodule's dataset name."""
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(cfg.data, return_masks=return_masks)
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    return datamodule.val_dataset, datamodule.name
+
+
+def sample_validation(cfg: DictConfig, generator: torch.nn.Module, record: dict[str, Any], out_dir: Path,
+                      save_mask_files: bool = False) -> Path:
+    """Sample the validation layouts of cfg.data (metrics.num_layouts, repeats, truncation, batch_size, seed)
+    into the sample folder out_dir (lama.sampling.folder); returns out_dir."""
+    m = cfg.metrics
+    dataset, name = validation_data(cfg)
+    hparams = record["hparams"]
+    info = {"checkpoint": str(cfg.checkpoint), "hparams": hparams, "data": name, "split": "val",
+            "resolution": hparams["resolution"], "class_names": record.get("class_names")}
+    try:
+        info = sample_dataset(generator, dataset, out_dir, num_layouts=m.num_layouts, repeats=int(m.repeats),
+                              truncation=m.truncation, seed=int(cfg.seed), batch_size=int(m.batch_size),
+                              num_classes=int(hparams["num_classes"]), with_masks=save_mask_files, info=info)
+    except ValueError as err:
+        raise TaskError(f"data {name}: {err} (checkpoint {cfg.checkpoint})") from None
+    log.info("wrote %d samples of %d layouts to %s", info["num_layouts"] * info["repeats"], info["num_layouts"], out_dir)
+    return out_dir
