@@ -108,7 +108,8 @@ class LayoutDataset(Dataset):
                 self.bad_images.record(self.image_path(i), err)
                 continue
             return self._item(i, image, flipped)
-        raise DataError(f"no readable image in {type(self).__name__} ({self.num_images} tried)")
+        raise DataError(f"none of the {self.num_images} images under {self.image_dir} is readable "
+                        f"(first: {self.image_path(base)}); re-extract the image archive")  # fmt: skip
 
     def _item(self, i: int, image: np.ndarray, flipped: bool) -> dict[str, torch.Tensor | int]:
         labels, boxes = self.layout(i)

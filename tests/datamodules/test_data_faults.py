@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +202,12 @@ def test_a_bad_image_error_from_a_loader_worker_is_one_line(synthetic_root: Path
     message = str(err.value)
     assert "\n" not in message and "Traceback" not in message
     assert message.startswith("1 unreadable image file (limit max_bad_images=0): ") and str(ds.image_path(0)) in message
+    everything = _with_bad_images(synthetic_root, tmp_path / "all", len(ds.image_ids), max_bad_images=10**6)
+    with pytest.raises(DataError) as err, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        next(iter(DataLoader(everything, batch_size=2, num_workers=1)))
+    assert str(err.value) == (f"none of the {everything.num_images} images under {everything.image_dir} is readable "
+                              f"(first: {everything.image_path(0)}); re-extract the image archive")  # fmt: skip
 
 
 COCO_BAD = [  # (what breaks the first stuff annotation, the error)
