@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lama.checkpoint import save_generator
+from lama.checkpoint import CheckpointError, save_generator
 from lama.tasks import TaskError
 
 
@@ -78,6 +78,19 @@ def _resume_path(cfg: DictConfig) -> str | None:
     return str(path)
 
 
+def _instantiate_model(cfg: DictConfig):
+    """The LightningModule of cfg.model; a model the config cannot build (a resolution the architecture
+    lacks, unusable model.vgg_weights) is a one-line error."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return instantiate(cfg.model)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ValueError):  # the builders' and the VGG loader's refusals
+            raise TaskError(f"model={cfg.model.get('arch', 'lama')}: {err.__cause__}") from None
+        raise
+
+
 def _evaluate(cfg: DictConfig, generator_path: Path) -> Any:
     """Run task=evaluate on the freshly saved generator with the configured metrics."""
     try:
@@ -104,7 +117,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     ckpt_path = _resume_path(cfg)
 
     datamodule = instantiate(cfg.data, seed=int(cfg.get("seed") or 0))
-    module: LamaGAN = instantiate(cfg.model)
+    module: LamaGAN = _instantiate_model(cfg)
     callbacks = _instantiate_group(cfg.get("callbacks"))
     loggers = _instantiate_group(cfg.get("logger"))
     _argv_for_ddp_children()
@@ -116,7 +129,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     environ = dict(os.environ)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except (NonFiniteLossError, DataError) as err:  # a diverged run, or missing/bad data: one clear line
+    except (NonFiniteLossError, DataError, CheckpointError) as err:  # diverged, bad data, other model: one line
         raise TaskError(str(err)) from None
     finally:
         _leave_distributed(environ)

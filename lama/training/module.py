@@ -15,8 +15,8 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from lama.checkpoint import LIGHTNING_KEY, generator_record
-from lama.models import build_discriminator, build_generator, init_weights, learnt_gates
+from lama.checkpoint import LIGHTNING_KEY, check_arch_matches, generator_record
+from lama.models import build_discriminator, build_generator, init_discriminator, init_weights, learnt_gates
 from lama.training.ema import ema_update, make_ema
 from lama.training.fast import (
     FastPath,
@@ -29,6 +29,7 @@ from lama.training.fast import (
 )
 from lama.training.losses import d_hinge_loss, d_hinge_terms, g_hinge_loss, g_hinge_terms
 from lama.training.optim import build_optimizer
+from lama.training.reconstruction import ReconstructionLoss
 from lama.training.rng import capture_rng_state, restore_rng_state
 
 STATE_KEY = "lama_training"
@@ -75,21 +76,25 @@ class LamaGAN(pl.LightningModule):
         ema: Mapping[str, Any] | None = None,
         sync_batchnorm: bool = True,
         fast: Mapping[str, Any] | None = None,
+        arch: str = "lama",
+        lambda_l1: float = 0.0,
+        lambda_vgg: float = 0.0,
+        vgg_weights: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"], logger=False)
         self.automatic_optimization = False
         self.generator_hparams = {
+            "arch": arch,
             "resolution": int(resolution),
             "num_classes": int(num_classes),
             "ch": int(ch),
             "z_dim": int(z_dim),
-            "lama": bool(lama),
+            **({"lama": bool(lama)} if arch == "lama" else {}),
         }
         self.G = init_weights(build_generator(**self.generator_hparams))
-        self.D = build_discriminator(int(resolution), int(num_classes), int(ch))
-        if int(resolution) != 256:  # the authors keep PyTorch's default init for the 256 px discriminator
-            init_weights(self.D)
+        self.D = init_discriminator(build_discriminator(int(resolution), int(num_classes), int(ch), arch))
+        self.reconstruction = ReconstructionLoss(lambda_l1, lambda_vgg, vgg_weights)  # LostGAN-V2's L1 + VGG
         ema = dict(ema or {})
         self.ema_decay = float(ema.get("decay", 0.999))
         self.G_ema = make_ema(self.G) if ema.get("enabled", False) else None
@@ -227,6 +232,9 @@ class LamaGAN(pl.LightningModule):
                 g_img_fake, g_obj_fake = self.D(fakes, boxes, labels)
             g_terms = g_hinge_terms(g_img_fake.float(), g_obj_fake.float())
             g_loss = g_hinge_loss(g_terms, self.lambda_obj, self.lambda_img)
+            if self.reconstruction.enabled:
+                recon = self.reconstruction.terms(fakes.float(), images.float())
+                g_loss, g_terms = g_loss + self.reconstruction.loss(recon), {**g_terms, **recon}
             self._check_finite({"g_loss": g_loss, **g_terms}, batch_idx)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
@@ -283,6 +291,8 @@ class LamaGAN(pl.LightningModule):
         checkpoint[LIGHTNING_KEY] = self.generator_record()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if LIGHTNING_KEY in checkpoint:  # before Lightning loads the weights: another model is a clear error
+            check_arch_matches(checkpoint[LIGHTNING_KEY], self.generator_hparams["arch"], "the checkpoint")
         state = checkpoint.get(STATE_KEY)
         if state is None:
             rank_zero_warn("checkpoint has no LAMA training state; iteration counters and RNG restart")
