@@ -12,6 +12,7 @@ Category ids follow COCO (things 1..90, stuff 92..182), so num_classes = 184 as 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -159,6 +160,7 @@ def _write(root: Path, num_train: int, num_val: int, resolution: int, seed: int,
     _dump(splits, root / "vg" / "vg_splits.json")
     _write_aliases(root / "vg" / "object_alias.txt", OBJECT_ALIASES)
     _write_aliases(root / "vg" / "relationship_alias.txt", RELATION_ALIASES)
+    # Every generator setting goes into the marker: task=prepare compares it with what data.generate asks.
     _dump({"num_train": num_train, "num_val": num_val, "resolution": resolution, "seed": seed}, root / MARKER)
 
 
@@ -258,7 +260,13 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-GENERATE_KEYS = ("num_train", "num_val", "seed")
+def _generate_parameters() -> tuple[dict[str, inspect.Parameter], list[str]]:
+    """generate()'s settings that data.generate holds (all but root, resolution and progress), and the
+    required ones: a new generator option is a new keyword of generate() and a key of synthetic.yaml."""
+    params = dict(inspect.signature(generate).parameters)
+    for name in ("root", "resolution", "progress"):
+        params.pop(name)
+    return params, [n for n, p in params.items() if p.default is inspect.Parameter.empty]
 
 
 class SyntheticDataModule(CocoFormatDataModule):
@@ -273,14 +281,15 @@ class SyntheticDataModule(CocoFormatDataModule):
         self.generate_settings = plain(generate)
 
     def wanted(self) -> dict:
-        """The generator's settings (num_train, num_val, seed, resolution) this module asks for."""
+        """The generator's settings (data.generate and the resolution) this module asks for."""
         settings = self.generate_settings
-        unknown = sorted(set(settings) - set(GENERATE_KEYS))
-        missing = [k for k in GENERATE_KEYS if k not in settings]
+        known, required = _generate_parameters()
+        unknown = sorted(set(settings) - set(known))
+        missing = [k for k in required if k not in settings]
         if unknown or missing:
-            raise DataError(f"data.generate needs exactly {', '.join(GENERATE_KEYS)}; "
+            raise DataError(f"data.generate takes {', '.join(known)}; "
                             f"unknown: {unknown or 'none'}, missing: {missing or 'none'}")  # fmt: skip
-        return {**{k: int(settings[k]) for k in GENERATE_KEYS}, "resolution": self.resolution}
+        return {**settings, "resolution": self.resolution}
 
     def prepare_data(self) -> None:
         """Generate the scenes when root holds none (once per node)."""
