@@ -115,3 +115,6 @@ def test_lostgan_v2_conversion_reproduces_and_samples(lostgan128, tmp_path):
     layout.write_text('{"objects": [{"class": "circle", "box": [0.1, 0.2, 0.5, 0.7]}]}')
     run_task(_cfg(tmp_path, "l", *common, f"layout={layout}"))
     assert (tmp_path / "l" / "generated" / "masks_0.png").is_file()
+    run_task(_cfg(tmp_path, "e", "task=evaluate", "resolution=128", "metrics.names=[mask_iou]",
+                  "metrics.num_layouts=2", "metrics.repeats=1"))
+    assert "mask_iou" in (tmp_path / "e" / "results.json").read_text()

@@ -3,6 +3,8 @@ iterations at 128 px with its L1 + VGG terms (self-made VGG weights), and its ch
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -97,6 +99,14 @@ def test_trains_at_128px_and_its_checkpoints_refuse_the_other_model(synthetic_di
     assert last["lama_training"]["iteration"] == 2 and last["global_step"] == 4
     header = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/g_loss_l1", "train/g_loss_vgg", "train/g_loss_obj", "train/d_loss"} <= set(header)
+    assert Path(outputs["sample_grid"]).stat().st_size > 0  # the grid shows its masks like LAMA's
+
+    GlobalHydra.instance().clear()  # resume into the same model: one more epoch of 2 iterations
+    again = compose_cfg(lostgan_overrides(synthetic_dir, vgg_file) + ["model.ema.enabled=true", "trainer.max_epochs=2",
+                        f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}"], tmp_path / "resumed")
+    run(again)
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert resumed["lama_training"]["iteration"] == 4 and resumed["global_step"] == 8
 
     GlobalHydra.instance().clear()
     base = [o for o in tiny_overrides(synthetic_dir, resolution=128, batches=2)]
