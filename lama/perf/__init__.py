@@ -1,2 +1,2 @@
-"""Performance tooling behind `task=bench`: the GAN training-iteration workload with its exact and fast
-paths, FLOP counting and a matmul peak, and data-loader throughput (decode vs cache)."""
+"""Performance tooling behind `task=bench`: timing LamaGAN's own training step, FLOP counting and matmul
+peaks, and data-loader throughput (decode vs cache, with workers)."""

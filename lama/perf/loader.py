@@ -1,17 +1,18 @@
-"""Data-loader throughput: per-item JPEG decode + resize (the datasets' path) against the uint8 image cache."""
+"""Data-loader throughput on photo-sized JPEGs: per-item decode + resize (the datasets' path) against the
+uint8 image cache, each through a DataLoader with and without worker processes."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from lama.datamodules.cache import ImageCache, write_image_cache
 from lama.datamodules.common import load_image, to_unit_tensor
+from lama.datamodules.throughput import images_per_second
 
 
 def write_photos(out_dir: Path, count: int, width: int = 640, height: int = 480, seed: int = 0) -> list[str]:
@@ -40,8 +41,8 @@ class DecodeDataset(Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return to_unit_tensor(load_image(self.image_dir / self.names[i], self.resolution)[0])
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"image": to_unit_tensor(load_image(self.image_dir / self.names[i], self.resolution)[0])}
 
 
 class CachedDataset(Dataset):
@@ -53,35 +54,29 @@ class CachedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.cache)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.cache.read(i)
-
-
-def images_per_s(dataset: Dataset, batch: int, workers: int, epochs: int = 1) -> float:
-    """Images per second of a DataLoader over the dataset (shuffled, batch `batch`, `workers` processes)."""
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=False)
-    seen, start = 0, time.perf_counter()
-    for _ in range(epochs):
-        for images in loader:
-            seen += images.shape[0]
-    return seen / (time.perf_counter() - start)
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"image": self.cache.read(i)}
 
 
 def loader_throughput(
-    work_dir: Path, count: int, resolution: int, batch: int, workers: int, seed: int = 0
+    work_dir: Path, count: int, items: int, resolution: int, batch: int, workers: list[int], seed: int = 0
 ) -> dict[str, float]:
-    """Write `count` JPEGs and their cache under work_dir, then time both loaders over them.
-    Timed with one torch intra-op thread, as inside a DataLoader worker process: with more, the
-    collate's small copies wait tens of milliseconds for busy threads on a loaded CPU."""
+    """Write `count` JPEGs and their cache under work_dir, then time `items` images (the files repeated)
+    through a DataLoader per worker count, decoding and from the cache; keys
+    loader_images_per_s_{decode,cached}_w{N} (worker start-up included, as at every epoch without
+    persistent workers). Timed with one torch intra-op thread, as inside a DataLoader worker process: with
+    more, the collate's small copies wait tens of milliseconds for busy threads on a loaded CPU."""
     image_dir = work_dir / "jpeg"
     names = write_photos(image_dir, count, seed=seed)
     cache = ImageCache(write_image_cache(image_dir, names, work_dir / "cache", resolution, progress=False))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    out = {}
     try:
-        decode = images_per_s(DecodeDataset(image_dir, names, resolution), batch, workers)
-        # The cached pass is short: run several epochs so the clock resolution does not matter.
-        cached = images_per_s(CachedDataset(cache), batch, workers, epochs=5)
+        for n in workers:
+            decoded = images_per_second(DecodeDataset(image_dir, names, resolution), items, n, batch)
+            cached = images_per_second(CachedDataset(cache), items, n, batch)
+            out[f"loader_images_per_s_decode_w{n}"], out[f"loader_images_per_s_cached_w{n}"] = decoded, cached
     finally:
         torch.set_num_threads(threads)
-    return {"loader_images_per_s_decode": decode, "loader_images_per_s_cached": cached}
+    return out

@@ -38,10 +38,10 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_peak_flops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
-    """Best float32 FLOP/s of an n x n matmul over `repeats` tries (the machine's practical peak)."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_peak_flops(device: torch.device, n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best FLOP/s of an n x n matmul in `dtype` over `repeats` tries (the machine's practical peak)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     times = time_calls(lambda: torch.mm(a, b), repeats, 1, device)
     return 2.0 * n**3 / min(times)
 

@@ -1,6 +1,8 @@
-"""`task=bench`: training images/s on the exact and the fast path, FLOPs per iteration and achieved
-FLOP/s against a matmul peak measured in the same run, peak memory, sampling images/s, and data-loader
-images/s decoding JPEGs vs reading the uint8 cache. The last stdout line is one JSON object."""
+"""`task=bench`: LamaGAN's own training step (built from cfg.model at ${resolution}: networks, optimisers,
+parameter groups, init, losses; one D and one G update per batch) timed on the exact path and on the fast
+path model.fast chooses for the device; FLOPs per iteration and achieved FLOP/s against matmul peaks
+measured in the same run, peak memory, sampling images/s, and data-loader images/s (JPEG decode vs the
+uint8 cache, with and without workers) next to what the training step consumes. Last stdout line: JSON."""
 
 from __future__ import annotations
 
@@ -9,123 +11,210 @@ import logging
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
-from lama import ops
 from lama.tasks import TaskError, task_device
 
 log = logging.getLogger(__name__)
 RESOLUTIONS = (64, 128, 256)
+POSITIVE = ("batch", "objects", "rounds", "iters", "sample_iters", "matmul_size", "slow_factor")
 
 
 def _check(cfg: DictConfig) -> None:
     b = cfg.bench
-    if int(b.resolution) not in RESOLUTIONS:
-        raise TaskError(f"bench.resolution must be one of {RESOLUTIONS}, got {b.resolution}")
-    for key in ("batch", "ch", "objects", "iters", "sample_iters", "num_classes", "matmul_size"):
-        if int(b[key]) < 1:
-            raise TaskError(f"bench.{key} must be >= 1, got {b[key]}")
-    if b.fast.isla_impl not in ops.isla.IMPLS:
-        raise TaskError(f"bench.fast.isla_impl must be one of {ops.isla.IMPLS}, got {b.fast.isla_impl!r}")
+    if int(cfg.resolution) not in RESOLUTIONS:
+        raise TaskError(f"resolution must be one of {RESOLUTIONS}, got {cfg.resolution}")
+    for key in POSITIVE:
+        if not float(b[key]) > 0:
+            raise TaskError(f"bench.{key} must be > 0, got {b[key]}")
+    for key in ("warmup", "threads"):
+        if int(b[key]) < 0:
+            raise TaskError(f"bench.{key} must be >= 0, got {b[key]}")
+    workers = b.loader.workers
+    if not OmegaConf.is_list(workers) or not workers or any(int(w) < 0 for w in workers):
+        raise TaskError(f"bench.loader.workers must be a list of worker counts >= 0, e.g. [0,2], got {workers}")
 
 
-def _interleaved_seconds(exact, fast, iters: int, device: torch.device) -> tuple[list[float], list[float]]:
-    """Seconds per iteration of both paths, alternating one exact and one fast iteration so that load
-    from other processes on a shared machine affects both alike."""
+def _module(cfg: DictConfig, fast: dict[str, Any]):
+    """The training module of cfg.model with every batch a D and a G update, on the given model.fast."""
+    from lama.training.fast import check_fast_config
+
+    try:
+        check_fast_config(fast)
+    except ValueError as err:
+        raise TaskError(str(err)) from None
+    torch.manual_seed(int(cfg.seed))
+    return instantiate(cfg.model, d_only_iters=-1, fast=fast)
+
+
+def _cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (empty when unknown)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _sample_seconds(module, batch: dict[str, torch.Tensor], iters: int, device: torch.device) -> list[float]:
+    """Seconds per sampling batch: the sampling generator in eval mode, no autograd, fresh latents."""
     from lama.perf.timing import time_calls
 
-    exact_s, fast_s = [], []
-    for _ in tqdm(range(iters), desc="timing exact/fast iterations", leave=False):
-        exact_s += time_calls(exact.step, 1, 0, device)
-        fast_s += time_calls(fast.step, 1, 0, device)
-    log.info("exact path: seconds per iteration %s", ", ".join(f"{t:.2f}" for t in exact_s))
-    log.info("fast path: seconds per iteration %s", ", ".join(f"{t:.2f}" for t in fast_s))
-    return exact_s, fast_s
+    G = module.sampling_generator.to(device).eval()
+    labels, boxes = batch["labels"].to(device), batch["boxes"].to(device)
+
+    def sample() -> torch.Tensor:
+        with torch.inference_mode():
+            return G(torch.randn(*labels.shape, G.z_dim, device=device), boxes, labels)
+
+    return time_calls(sample, iters, 1, device)
 
 
-def measure(cfg: DictConfig) -> dict[str, float | str | int]:
-    """Run every measurement of the benchmark and return the result record."""
-    from lama.perf.fast import FastPath
+class _Path:
+    """One path's module and what was measured on it."""
+
+    def __init__(self, name: str, module) -> None:
+        self.name, self.module = name, module
+        self.first_s = 0.0
+        self.seconds: list[float] = []
+        self.peak_mb: float | None = None
+        self.too_slow = False
+
+
+def _warm_up(path: _Path, batch, steps: int, device, limit_s: float | None) -> None:
+    from lama.perf.step import PathTooSlow, train_steps
+    from lama.perf.timing import peak_memory_mb, reset_peak_memory
+
+    reset_peak_memory(device)
+    try:
+        seconds = train_steps(path.module, batch, max(steps, 1), device, limit_s)
+    except PathTooSlow as err:
+        path.first_s, path.too_slow = err.seconds, True
+        log.info("%s path: first iteration %s: more than bench.slow_factor x the exact path, not timed further",
+                 path.name, err)  # fmt: skip
+        return
+    path.first_s = seconds[0]
+    path.peak_mb = peak_memory_mb(device) if device.type == "cuda" else None
+    if steps == 0:  # no warm-up asked for: the first iteration is a timed one
+        path.seconds += seconds
+
+
+def _time_rounds(paths: list[_Path], batch, rounds: int, iters: int, device) -> None:
+    """Alternate the paths round by round so that load from other processes on a shared machine hits both."""
+    from lama.perf.step import train_steps
+    from lama.perf.timing import peak_memory_mb, reset_peak_memory
+
+    for r in range(rounds):
+        for path in paths:
+            reset_peak_memory(device)
+            path.seconds += train_steps(path.module, batch, iters, device)
+            if device.type == "cuda":
+                path.peak_mb = max(path.peak_mb or 0.0, peak_memory_mb(device))
+        log.info("round %d/%d: %s", r + 1, rounds,
+                 ", ".join(f"{p.name} {p.seconds[-1]:.2f} s/iter" for p in paths))  # fmt: skip
+
+
+def _loader(cfg: DictConfig, need: float) -> dict[str, float]:
     from lama.perf.loader import loader_throughput
-    from lama.perf.timing import count_flops, matmul_peak_flops, peak_memory_mb, reset_peak_memory, time_calls
-    from lama.perf.workload import GanIteration
+
+    b = cfg.bench.loader
+    log.info("data loader: %d JPEGs, decode vs cache, workers %s", b.images, list(b.workers))
+    with tempfile.TemporaryDirectory(prefix="lama_bench_") as tmp:
+        rates = loader_throughput(Path(tmp), int(b.images), int(b.timed_images), int(cfg.resolution), int(b.batch),
+                                  [int(w) for w in b.workers], int(cfg.seed))  # fmt: skip
+    return {**rates, "loader_need_images_per_s": need}
+
+
+def measure(cfg: DictConfig) -> dict[str, Any]:
+    """Run every measurement of the benchmark and return the result record."""
+    from lama.perf.step import random_batch, train_steps
+    from lama.perf.timing import count_flops, matmul_peak_flops, peak_memory_mb
+    from lama.training.fast import choose_fast_path, cpu_native_bf16, native_bf16
 
     b = cfg.bench
     device = task_device(cfg, "bench.device")
     if int(b.threads) > 0:
         torch.set_num_threads(int(b.threads))
-    shape = dict(
-        resolution=int(b.resolution),
-        batch=int(b.batch),
-        ch=int(b.ch),
-        slots=int(b.objects),
-        num_classes=int(b.num_classes),
-        device=device,
-        seed=int(cfg.seed),
-    )
-    warmup = int(b.warmup)
-    log.info("matmul peak (%d x %d float32)", b.matmul_size, b.matmul_size)
-    peaks = [matmul_peak_flops(device, int(b.matmul_size))]
+    resolution, batch_size = int(cfg.resolution), int(b.batch)
+    batch = random_batch(batch_size, resolution, int(b.objects), int(cfg.model.num_classes), int(cfg.seed))
+    n = int(b.matmul_size)
+    peaks = [matmul_peak_flops(device, n)]
+    native = native_bf16(device)
+    peaks_bf16 = [matmul_peak_flops(device, n, dtype=torch.bfloat16)] if native else []
 
-    log.info(
-        "exact path: building full-width networks at %d px, %d warm-up iteration(s)", b.resolution, warmup
-    )
-    exact = GanIteration.build(fast=FastPath(), **shape)
-    reset_peak_memory(device)
-    time_calls(exact.step, 0, warmup, device)
-    memory = peak_memory_mb(device)  # before the fast networks exist: the exact path's own peak
+    fast_cfg = OmegaConf.to_container(cfg.model.fast, resolve=True)
+    choice = choose_fast_path(fast_cfg, device)
+    log.info("%s", choice.describe(device))
+    exact = _Path("exact", _module(cfg, {"enabled": False}))
+    log.info("exact path: %d px, batch %d, ch %d; %d warm-up iteration(s)", resolution, batch_size,
+             int(cfg.model.ch), int(b.warmup))  # fmt: skip
+    _warm_up(exact, batch, int(b.warmup), device, None)
+    cpu_rss_mb = None if device.type == "cuda" else peak_memory_mb(device)  # before any other network exists
     log.info("counting FLOPs of one training iteration")
-    flops = count_flops(exact.step)
+    flops = count_flops(lambda: train_steps(exact.module, batch, 1, device))
 
-    fast_path = FastPath(**OmegaConf.to_container(b.fast, resolve=True))
-    log.info("fast path (%s): building networks, %d warm-up iteration(s)", fast_path.describe(), warmup)
-    fast = GanIteration.build(fast=fast_path, **shape)
-    time_calls(fast.step, 0, warmup, device)
-
-    exact_s, fast_s = _interleaved_seconds(exact, fast, int(b.iters), device)
-    del fast
+    paths = [exact]
+    fast = None
+    if choice.exact:
+        log.info("fast path = exact path on this machine: timed once")
+    else:
+        fast = _Path("fast", _module(cfg, choice.as_config()))
+        limit = float(b.slow_factor) * exact.first_s
+        _warm_up(fast, batch, int(b.warmup), device, limit)
+        if not fast.too_slow:
+            paths.append(fast)
+    _time_rounds(paths, batch, int(b.rounds), int(b.iters), device)
     log.info("sampling: %d batches", b.sample_iters)
-    sample_s = time_calls(exact.sample, int(b.sample_iters), 1, device)
-    del exact
-    peaks.append(matmul_peak_flops(device, int(b.matmul_size)))
-    peak = max(peaks)
+    sample_s = _sample_seconds(exact.module, batch, int(b.sample_iters), device)
+    peaks.append(matmul_peak_flops(device, n))
+    if native:
+        peaks_bf16.append(matmul_peak_flops(device, n, dtype=torch.bfloat16))
 
-    log.info("data loader: decode vs cache (%d JPEGs)", b.loader.images)
-    with tempfile.TemporaryDirectory(prefix="lama_bench_") as tmp:
-        loader = loader_throughput(
-            Path(tmp),
-            int(b.loader.images),
-            int(b.resolution),
-            int(b.loader.batch),
-            int(b.loader.workers),
-            int(cfg.seed),
-        )
-
-    batch = int(b.batch)
-    exact_ips, fast_ips = batch / statistics.median(exact_s), batch / statistics.median(fast_s)
-    sample_ips = batch / statistics.median(sample_s)
-    achieved = flops * exact_ips / batch
+    exact_ips = batch_size / statistics.median(exact.seconds)
+    if fast is None:
+        fast_ips = exact_ips
+    elif fast.too_slow:
+        fast_ips = batch_size / fast.first_s  # an upper bound: its first iteration had not even finished
+    else:
+        fast_ips = batch_size / statistics.median(fast.seconds)
+    peak, peak_bf16 = max(peaks), (max(peaks_bf16) if peaks_bf16 else None)
+    achieved_exact, achieved_fast = flops * exact_ips / batch_size, flops * fast_ips / batch_size
     return dict(
         train_images_per_s_exact=exact_ips,
         train_images_per_s_fast=fast_ips,
-        flops_per_iter=flops,
-        achieved_flops_exact=achieved,
-        matmul_peak_flops=peak,
-        achieved_flops_ratio_exact=achieved / peak,
-        peak_memory_mb=memory,
-        sample_images_per_s=sample_ips,
-        **loader,
-        loader_speedup_cached=loader["loader_images_per_s_cached"] / loader["loader_images_per_s_decode"],
         fast_speedup=fast_ips / exact_ips,
-        fast_path=fast_path.describe(),
-        device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        fast_path=choice.describe(device).removeprefix("fast path: "),
+        fast_choice=choice.as_config(),
+        fast_same_as_exact=fast is None,
+        fast_too_slow=bool(fast and fast.too_slow),
+        seconds_per_iter_exact=exact.seconds,
+        seconds_per_iter_fast=fast.seconds if fast else exact.seconds,
+        first_iter_s_exact=exact.first_s,
+        first_iter_s_fast=fast.first_s if fast else exact.first_s,
+        flops_per_iter=flops,
+        achieved_flops_exact=achieved_exact,
+        achieved_flops_fast=achieved_fast,
+        matmul_peak_flops=peak,
+        achieved_flops_ratio_exact=achieved_exact / peak,
+        matmul_peak_flops_bf16=peak_bf16,
+        achieved_flops_ratio_fast_bf16=achieved_fast / peak_bf16 if peak_bf16 and choice.bf16 else None,
+        peak_memory_mb_exact=exact.peak_mb if device.type == "cuda" else cpu_rss_mb,
+        peak_memory_mb_fast=fast.peak_mb if fast else exact.peak_mb,
+        sample_images_per_s=batch_size / statistics.median(sample_s),
+        **_loader(cfg, max(exact_ips, fast_ips)),
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu: {_cpu_name()}",
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        cpu_native_bf16=cpu_native_bf16(),
         threads=torch.get_num_threads(),
-        resolution=int(b.resolution),
-        batch=int(b.batch),
-        ch=int(b.ch),
+        resolution=resolution,
+        batch=batch_size,
+        ch=int(cfg.model.ch),
     )
 
 
@@ -133,6 +222,9 @@ def run(cfg: DictConfig) -> dict:
     """Entry point of `python run.py task=bench`; prints the JSON record as the last stdout line."""
     _check(cfg)
     result = measure(cfg)
-    rounded = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
-    print(json.dumps(rounded), flush=True)
+
+    def rounded(v):
+        return round(v, 4) if isinstance(v, float) else [rounded(x) for x in v] if isinstance(v, list) else v
+
+    print(json.dumps({k: rounded(v) for k, v in result.items()}), flush=True)
     return result

@@ -34,12 +34,12 @@ class FastPath:
 
     @property
     def exact(self) -> bool:
-        """True when nothing changes the float32 eager numerics."""
-        return not (self.bf16 or self.tf32) and self.isla_impl in (None, "ref")
+        """True when every switch is off: float32, default memory format, the reference ISLA op."""
+        return not (self.bf16 or self.channels_last or self.tf32) and self.isla_impl in (None, "ref")
 
     def as_config(self) -> dict[str, Any]:
         """The choice as explicit model.fast values (what the run's hparams record)."""
-        return {"enabled": not self.exact or self.channels_last, "bf16": self.bf16,
+        return {"enabled": not self.exact, "bf16": self.bf16,
                 "channels_last": self.channels_last, "isla_impl": self.isla_impl or "auto"}  # fmt: skip
 
     def describe(self, device: torch.device) -> str:

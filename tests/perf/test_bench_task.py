@@ -1,40 +1,32 @@
-"""`python run.py task=bench` end to end at a tiny width: the last stdout line is the JSON record."""
+"""`python run.py task=bench` at a tiny width: it times LamaGAN's own training step on the exact and the
+chosen fast path, stops a path that is too slow, and prints the JSON record as its last line."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
+from lama.perf.step import PathTooSlow, random_batch, random_layouts, train_steps
 from lama.tasks import TaskError, run_task
+from lama.training import LamaGAN
+from lama.training import fast as fastmod
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-KEYS = {
-    "train_images_per_s_exact",
-    "train_images_per_s_fast",
-    "flops_per_iter",
-    "achieved_flops_exact",
-    "matmul_peak_flops",
-    "peak_memory_mb",
-    "sample_images_per_s",
-    "loader_images_per_s_decode",
-    "loader_images_per_s_cached",
-}
+POSITIVE = {
+    "train_images_per_s_exact", "train_images_per_s_fast", "flops_per_iter", "achieved_flops_exact",
+    "matmul_peak_flops", "peak_memory_mb_exact", "sample_images_per_s", "loader_images_per_s_decode_w0",
+    "loader_images_per_s_cached_w0", "loader_need_images_per_s",
+}  # fmt: skip
 TINY = [
-    "task=bench",
-    "bench.ch=4",
-    "bench.batch=2",
-    "bench.objects=4",
-    "bench.num_classes=10",
-    "bench.iters=1",
-    "bench.warmup=0",
-    "bench.sample_iters=1",
-    "bench.matmul_size=64",
-    "bench.loader.images=4",
-    "bench.fast.isla_impl=ref",
-]
+    "task=bench", "model.ch=4", "data.num_classes=10", "bench.batch=2", "bench.objects=4", "bench.rounds=2",
+    "bench.iters=1", "bench.warmup=0", "bench.sample_iters=1", "bench.matmul_size=64", "bench.loader.images=4",
+    "bench.loader.timed_images=8", "bench.loader.workers=[0]",
+]  # fmt: skip
 
 
 def _cfg(overrides, run_dir):
@@ -43,25 +35,77 @@ def _cfg(overrides, run_dir):
         return compose(config_name="config", overrides=[*overrides, f"paths.run_dir={run_dir}"])
 
 
-def test_bench_prints_the_record_as_last_line(capsys, tmp_path):
-    run_task(_cfg(TINY, tmp_path))
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    record = json.loads(last)
-    assert KEYS <= record.keys()
-    for key in KEYS:
+def _record(capsys, overrides, tmp_path) -> dict:
+    run_task(_cfg([*TINY, *overrides], tmp_path))
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_auto_without_native_bf16_times_the_exact_path_once(capsys, tmp_path):
+    record = _record(capsys, [], tmp_path)  # tests/conftest.py: no native bf16
+    for key in POSITIVE:
         assert record[key] > 0, key
     assert record["achieved_flops_ratio_exact"] == pytest.approx(
         record["achieved_flops_exact"] / record["matmul_peak_flops"], rel=1e-3
     )
-    assert record["resolution"] == 64 and record["batch"] == 2
+    assert record["fast_same_as_exact"] and record["fast_speedup"] == 1.0
+    assert record["fast_path"].startswith("bf16 off (no native bf16 on this CPU), channels_last off")
+    assert record["fast_choice"]["enabled"] is False
+    assert len(record["seconds_per_iter_exact"]) == 3  # warmup 0: the first iteration is timed too, + rounds x iters
+    assert (record["resolution"], record["batch"], record["ch"]) == (64, 2, 4)
+    assert record["loader_need_images_per_s"] == pytest.approx(record["train_images_per_s_exact"], rel=1e-3)
+
+
+def test_a_chosen_fast_path_is_timed_beside_the_exact_one(capsys, tmp_path):
+    with mock.patch.object(fastmod, "native_bf16", return_value=True):
+        record = _record(capsys, ["bench.warmup=1"], tmp_path)
+    assert not record["fast_same_as_exact"] and not record["fast_too_slow"]
+    assert record["fast_choice"] == {"enabled": True, "bf16": True, "channels_last": True, "isla_impl": "ref"}
+    assert len(record["seconds_per_iter_exact"]) == len(record["seconds_per_iter_fast"]) == 2
+    assert record["fast_speedup"] == pytest.approx(
+        record["train_images_per_s_fast"] / record["train_images_per_s_exact"], rel=1e-3
+    )
+
+
+def test_a_path_much_slower_than_exact_is_stopped_and_not_timed(capsys, tmp_path):
+    record = _record(capsys, ["model.fast.enabled=true", "model.fast.bf16=false", "bench.warmup=1",
+                              "bench.slow_factor=1e-9"], tmp_path)  # fmt: skip
+    assert record["fast_too_slow"] and record["fast_choice"]["channels_last"]
+    assert record["seconds_per_iter_fast"] == []
+    assert len(record["seconds_per_iter_exact"]) == 2
+
+
+def test_train_steps_runs_the_modules_own_d_and_g_updates():
+    torch.manual_seed(0)
+    module = LamaGAN(resolution=64, num_classes=10, ch=4, d_only_iters=-1, fast={"enabled": False})
+    batch = random_batch(2, 64, 4, 10)
+    g_before = {n: p.detach().clone() for n, p in module.G.named_parameters()}
+    seconds = train_steps(module, batch, 2, torch.device("cpu"))
+    assert len(seconds) == 2 and all(s > 0 for s in seconds) and module.iteration == 2
+    assert any(not torch.equal(g_before[n], p) for n, p in module.G.named_parameters())  # G was updated
+    with pytest.raises(PathTooSlow):
+        train_steps(module, batch, 1, torch.device("cpu"), limit_s=0.0)
+    assert module.iteration == 2  # stopped before finishing the step
+
+
+def test_random_layouts_are_valid_and_seeded():
+    from lama.layout import PAD_LABEL, check_layout_tensors
+
+    labels, boxes = random_layouts(6, 8, 184, seed=3)
+    check_layout_tensors(labels, boxes)
+    counts = (labels != PAD_LABEL).sum(1)
+    assert counts.min() >= 3 and counts.max() <= 8
+    again = random_layouts(6, 8, 184, seed=3)
+    assert torch.equal(labels, again[0]) and torch.equal(boxes, again[1])
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("bench.resolution=96", "bench.resolution"),
-        ("bench.device=tpu", "bench.device"),
+        ("resolution=96", "resolution must be one of"),
+        ("bench.device=tpu", "bench.device must be auto, cpu, cuda or cuda:N"),
         ("bench.iters=0", "bench.iters"),
+        ("bench.loader.workers=2", "bench.loader.workers must be a list"),
+        ("model.fast.bf16=maybe", "model.fast.bf16 must be one of"),
     ],
 )
 def test_bad_settings_are_task_errors(override, message, tmp_path):
@@ -70,6 +114,6 @@ def test_bad_settings_are_task_errors(override, message, tmp_path):
 
 
 def test_defaults_are_the_issue_workload(tmp_path):
-    bench = _cfg(["task=bench"], tmp_path).bench
-    assert (bench.resolution, bench.batch, bench.ch, bench.objects, bench.num_classes) == (64, 4, 64, 8, 184)
-    assert bench.fast.bf16 and bench.fast.channels_last
+    cfg = _cfg(["task=bench"], tmp_path)
+    assert (cfg.resolution, cfg.bench.batch, cfg.model.ch, cfg.bench.objects, cfg.model.num_classes) == (64, 4, 64, 8, 184)
+    assert cfg.model.fast.enabled == "auto"
