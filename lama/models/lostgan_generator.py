@@ -47,7 +47,7 @@ class LostGANGenerator(nn.Module):
         if resolution not in ARCH:
             raise ValueError(
                 f"LostGAN-V2 has {sorted(ARCH)} px generators only, got resolution={resolution} "
-                "(the authors released no 64 px LostGAN-V2; use arch=lama there)"
+                "(the authors released no 64 px LostGAN-V2; model=lama has one)"
             )
         if z_dim != Z_DIM:
             raise ValueError(f"LostGAN-V2 is built for z_dim={Z_DIM} (its style width is 128 + 180), got {z_dim}")
