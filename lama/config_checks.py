@@ -55,6 +55,14 @@ def optional(check: Callable[[object], str | None]) -> Callable[[object], str | 
     return allow_null
 
 
+def auto_or(check: Callable[[object], str | None]) -> Callable[[object], str | None]:
+    """`check`, but the string `auto` is allowed too."""
+    def allow_auto(value: object) -> str | None:
+        reason = check(value)
+        return None if value == "auto" or reason is None else f"{reason} or auto"
+    return allow_auto
+
+
 def choice(*options: object) -> Callable[[object], str | None]:
     """One of `options` (compared with their types, so `64` and `"64"` differ)."""
     def one_of(value: object) -> str | None:
@@ -118,13 +126,16 @@ CHECKS: dict[str, Callable[[object], str | None]] = {
     "callbacks.checkpoint.every_n_epochs": non_negative_int,
     "callbacks.sample_grid.every_n_iterations": non_negative_int,
     "callbacks.sample_grid.num_layouts": positive_int,
-    "metrics.repeats": positive_int,
+    "metrics.repeats": auto_or(positive_int),
     "metrics.num_layouts": optional(positive_int),
     "metrics.batch_size": positive_int,
     "metrics.truncation": optional(non_negative_number),
     "metrics.save_masks": boolean,
-    "metrics.fid_every_n_epochs": non_negative_int,
-    "metrics.fid_num_images": positive_int,
+    "metrics.is_splits": positive_int,
+    "metrics.detection.ground_truth": choice("full", "layout"),
+    "metrics.detection.score_threshold": non_negative_number,
+    "callbacks.val_fid.every_n_epochs": non_negative_int,
+    "callbacks.val_fid.num_images": positive_int,
 }
 
 

@@ -110,6 +110,41 @@ def ground_truth(image_ids: Sequence[int], labels: Sequence[Sequence[int]], boxe
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
+def full_ground_truth(instances_path: str | Path, image_ids: Sequence[int]) -> dict[str, Any]:
+    """The papers' YOLO-score ground truth: a COCO-format dataset of `image_ids` with EVERY annotation of
+    those images in a COCO instances file (objects under the layout's area filter kept, crowd ones flagged
+    as COCOeval expects), boxes in pixels of the original images."""
+    path = Path(instances_path)
+    if not path.is_file():
+        raise CannotRun(f"metrics.detection.ground_truth=full needs the COCO instances file {path}; "
+                        "add it, or use metrics.detection.ground_truth=layout", short=f"needs {path.name}")
+    data = json.loads(path.read_text())
+    wanted = {int(i) for i in image_ids}
+    images = [img for img in data["images"] if int(img["id"]) in wanted]
+    missing = wanted - {int(img["id"]) for img in images}
+    if missing:
+        raise CannotRun(f"{path} lacks the evaluated image ids {sorted(missing)[:5]}", short=f"image ids not in {path.name}")
+    annotations = [a for a in data["annotations"] if int(a["image_id"]) in wanted]
+    return {"images": images, "annotations": annotations, "categories": data["categories"]}
+
+
+def to_original_size(detections: Sequence[dict[str, Any]], images: Sequence[dict[str, Any]],
+                     size: int) -> list[dict[str, Any]]:
+    """Detections on size x size generated images -> boxes in pixels of each original image ({id, width, height})."""
+    scale = {int(img["id"]): (img["width"] / size, img["height"] / size) for img in images}
+    out = []
+    for det in detections:
+        sx, sy = scale.get(int(det["image_id"]), (1.0, 1.0))
+        x, y, w, h = det["bbox"]
+        out.append({**det, "bbox": [x * sx, y * sy, w * sx, h * sy]})
+    return out
+
+
+def keep_confident(detections: Sequence[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+    """The detections whose score is at least `threshold` (the detector's confidence threshold)."""
+    return [d for d in detections if float(d["score"]) >= threshold]
+
+
 def coco_ap(gt: dict[str, Any], detections: Sequence[dict[str, Any]]) -> dict[str, float]:
     """COCOeval bbox AP (IoU .50:.95), AP50 and AP75 as fractions in [0, 1]: {yolo_ap, yolo_ap50, yolo_ap75}."""
     from pycocotools.coco import COCO
@@ -135,12 +170,18 @@ def coco_ap(gt: dict[str, Any], detections: Sequence[dict[str, Any]]) -> dict[st
     return {"yolo_ap": ap, "yolo_ap50": ap50, "yolo_ap75": ap75}
 
 
-def detection_protocol(source: str, num_images: int, num_objects: int, max_thing_label: int) -> dict[str, Any]:
+def detection_protocol(source: str, num_images: int, num_objects: int, max_thing_label: int, ground_truth: str,
+                       score_threshold: float) -> dict[str, Any]:
     """What stands behind a YOLO-score number, for results.json."""
+    truth = {"full": "every annotation of the evaluated images in instances_val2017.json, original image size",
+             "layout": f"layout boxes with labels 1..{max_thing_label} (COCO thing classes), generated image size"}
     return {
         "detector": source,
         "evaluation": "pycocotools COCOeval bbox, AP@[.50:.95], AP50, AP75 (fractions)",
-        "ground_truth": f"layout boxes with labels 1..{max_thing_label} (COCO thing classes)",
+        "ground_truth": ground_truth,
+        "ground_truth_objects": truth[ground_truth],
+        "score_threshold": score_threshold,
         "images": num_images,
         "objects": num_objects,
+        "repeats": 1,
     }

@@ -24,6 +24,7 @@ class EvalInputs:
     device: Any = "cpu"
     cache_dir: str | None = None
     progress: bool = True
+    measured_repeats: int | None = None  # IS/FID/SceneFID/CAS use repeats 0..N-1 only (None = every sample)
     requested: tuple[str, ...] = ()  # the metrics of this evaluation (IS and FID share one Inception pass)
     _cache: dict[str, Any] = field(default_factory=dict)
 
@@ -43,13 +44,25 @@ class EvalInputs:
         return len({r.repeat for r in self.records})
 
     @property
+    def measured(self) -> list[SampleRecord]:
+        """The samples the image-set metrics use: repeats below measured_repeats (the papers' count per layout)."""
+        if self.measured_repeats is None:
+            return list(self.records)
+        return [r for r in self.records if r.repeat < self.measured_repeats]
+
+    @property
+    def measured_repeats_found(self) -> int:
+        """Samples per layout in `measured` (fewer than measured_repeats when the folder has fewer)."""
+        return len({r.repeat for r in self.measured})
+
+    @property
     def real_ids(self) -> list[int]:
         """The distinct layout ids of the samples, in first-seen order (the real set, one image each)."""
         return list(dict.fromkeys(r.image_id for r in self.records))
 
     def fakes(self) -> ImageFiles:
-        """Every generated image, (3, R, R) uint8, in manifest order."""
-        return ImageFiles([r.file for r in self.records])
+        """The measured generated images, (3, R, R) uint8, in manifest order."""
+        return ImageFiles([r.file for r in self.measured])
 
     def real_images(self):
         """The real image of each distinct layout id, (3, R, R) uint8, in real_ids order."""

@@ -3,6 +3,7 @@ reason; the registry (lama.metrics.registry) names each runner with its result k
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lama.metrics.errors import CannotRun
@@ -28,7 +29,7 @@ def _fidelity(inp: EvalInputs) -> tuple[dict[str, float], dict[str, Any]]:
         verbose=inp.progress,
     )
     proto = fidelity_protocol(weights)
-    proto.update(num_fake=len(inp.records), repeats=inp.repeats)
+    proto.update(num_fake=len(inp.measured), repeats=inp.measured_repeats_found)
     inp._cache["fidelity"] = (values, proto)
     return values, proto
 
@@ -56,7 +57,7 @@ def scene_fid(inp: EvalInputs) -> Result:
     from lama.metrics.scene_fid import scene_fid as compute
 
     weights = inp.opt("inception_weights")
-    fake = scene_crops(inp.fakes(), [r.labels for r in inp.records], [r.boxes for r in inp.records], CROP_SIZE)
+    fake = scene_crops(inp.fakes(), [r.labels for r in inp.measured], [r.boxes for r in inp.measured], CROP_SIZE)
     labels, boxes = inp.real_layouts()
     real = scene_crops(inp.real_images(), labels, boxes, CROP_SIZE)
     cache_name = real_stats_cache_name(inp.dataset, inp.split, inp.resolution, len(inp.real_ids), weights,
@@ -65,7 +66,7 @@ def scene_fid(inp: EvalInputs) -> Result:
                     batch_size=inp.opt("fidelity_batch_size"), device=inp.device,
                     loader_workers=inp.opt("loader_workers"), verbose=inp.progress)
     proto = scene_fid_protocol(weights, len(fake), len(real))
-    proto.update(repeats=inp.repeats, real_stats_cache=cache_name)
+    proto.update(repeats=inp.measured_repeats_found, real_stats_cache=cache_name)
     return {"scene_fid": value}, proto
 
 
@@ -89,7 +90,7 @@ def classification_accuracy(inp: EvalInputs) -> Result:
     """CAS: a classifier trained on crops of the generated objects, tested on the real ones."""
     from lama.metrics.cas import CAS_CROP, cas_protocol, classification_accuracy_score
 
-    train = ObjectCrops(inp.fakes(), object_entries([r.labels for r in inp.records], [r.boxes for r in inp.records]),
+    train = ObjectCrops(inp.fakes(), object_entries([r.labels for r in inp.measured], [r.boxes for r in inp.measured]),
                         CAS_CROP, with_labels=True)
     labels, boxes = inp.real_layouts()
     test = ObjectCrops(inp.real_images(), object_entries(labels, boxes), CAS_CROP, with_labels=True)
@@ -97,7 +98,7 @@ def classification_accuracy(inp: EvalInputs) -> Result:
     seed = int(inp.opt("seed"))
     acc = classification_accuracy_score(train, test, inp.num_classes, seed=seed, device=inp.device,
                                         progress=inp.progress, **settings)
-    return {"cas": acc}, cas_protocol(len(train), len(test), seed=seed, repeats=inp.repeats, **settings)
+    return {"cas": acc}, cas_protocol(len(train), len(test), seed=seed, repeats=inp.measured_repeats_found, **settings)
 
 
 def yolo_score(inp: EvalInputs) -> Result:
@@ -107,15 +108,25 @@ def yolo_score(inp: EvalInputs) -> Result:
         coco_ap,
         detect,
         detection_protocol,
+        full_ground_truth,
         ground_truth,
+        keep_confident,
         read_detections,
+        to_original_size,
     )
 
     first = [r for r in inp.records if r.repeat == 0]
+    ids = [r.image_id for r in first]
     max_thing = int(inp.opt("detection.max_thing_label"))
+    truth, threshold = inp.opt("detection.ground_truth"), float(inp.opt("detection.score_threshold"))
     size = ImageFiles([first[0].file])[0].shape[-1]
-    gt = ground_truth([r.image_id for r in first], [r.labels for r in first], [r.boxes for r in first],
-                      size, size, max_thing)
+    if truth == "full":
+        gt = full_ground_truth(instances_file(inp), ids)
+    elif truth == "layout":
+        gt = ground_truth(ids, [r.labels for r in first], [r.boxes for r in first], size, size, max_thing)
+    else:
+        raise CannotRun(f"metrics.detection.ground_truth must be full or layout, got {truth!r}",
+                        short="bad metrics.detection.ground_truth")
     det_file = inp.opt("detection.detections_file")
     if det_file:
         dets, source = read_detections(det_file), f"detections file {det_file}"
@@ -125,7 +136,21 @@ def yolo_score(inp: EvalInputs) -> Result:
         dets = detect(model, ImageFiles([r.file for r in first]), [r.image_id for r in first],
                       batch_size=inp.opt("detection.batch_size"), device=inp.device, progress=inp.progress)
         source = f"torchvision {name} ({weights or 'COCO_V1 weights'})"
-    return coco_ap(gt, dets), detection_protocol(source, len(first), len(gt["annotations"]), max_thing)
+    dets = keep_confident(dets, threshold)
+    if truth == "full":
+        dets = to_original_size(dets, gt["images"], size)
+    return coco_ap(gt, dets), detection_protocol(source, len(first), len(gt["annotations"]), max_thing, truth, threshold)
+
+
+def instances_file(inp: EvalInputs) -> Path:
+    """The COCO instances file of the evaluated split (the real dataset's root/annotations)."""
+    from lama.datamodules.coco_stuff import annotation_paths
+
+    root = getattr(inp.real.dataset, "root", None)
+    if root is None:
+        raise CannotRun("metrics.detection.ground_truth=full needs a COCO-Stuff dataset with a root directory",
+                        short="needs the COCO instances file")
+    return annotation_paths(Path(root), inp.split)[0]
 
 
 def mask_iou(inp: EvalInputs) -> Result:

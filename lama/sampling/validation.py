@@ -11,6 +11,20 @@ from torch import nn
 from lama.sampling.folder import write_sample_folder
 from lama.sampling.generate import sample_layouts
 
+# Samples per validation layout behind the papers' IS / FID / SceneFID (PROTOCOL.md): 5 per COCO-Stuff
+# layout, 1 per Visual Genome layout; other data (the synthetic scenes) as COCO-Stuff.
+PAPER_REPEATS = {"coco_stuff": 5, "vg": 1}
+DEFAULT_REPEATS = 5
+
+
+def samples_per_layout(setting: int | str, dataset: str) -> int:
+    """metrics.repeats as a number: `auto` = the papers' count for this dataset, else the positive integer given."""
+    if setting == "auto":
+        return PAPER_REPEATS.get(dataset, DEFAULT_REPEATS)
+    if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+        raise ValueError(f"metrics.repeats must be auto or a positive integer, got {setting!r}")
+    return setting
+
 
 def dataset_layouts(dataset: Any, count: int) -> tuple[list[int], torch.Tensor, torch.Tensor]:
     """Image ids, labels (N, O) int64 and boxes (N, O, 4) fractions of the first `count` layouts of a

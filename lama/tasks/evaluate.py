@@ -19,7 +19,7 @@ from lama.metrics.suite import markdown_table, run_metrics
 from lama.sampling.folder import read_info, read_manifest
 from lama.sampling.images import read_image
 from lama.tasks import TaskError, task_device
-from lama.tasks.inputs import load_checkpoint_generator, sample_validation, validation_data
+from lama.tasks.inputs import load_checkpoint_generator, repeats, sample_validation, validation_data
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     except ValueError as err:
         raise TaskError(str(err)) from None
     with_masks = any(m.masks for m in metrics)
+    # The papers' IS/FID/SceneFID/CAS use `measured` samples per layout; DS compares repeats 0 and 1, so
+    # with DS asked for, two are sampled and the others still measure only the first `measured`.
+    measured = repeats(cfg)
     device = task_device(cfg, "metrics.device")
     samples = OmegaConf.select(cfg, "samples", default=None)
     if samples:
         samples_dir = Path(samples)
     elif OmegaConf.select(cfg, "checkpoint", default=None):
         generator, record = load_checkpoint_generator(cfg, device)
-        samples_dir = sample_validation(cfg, generator, record, Path(cfg.metrics.samples_dir), save_mask_files=with_masks)
+        count = max([measured] + [m.min_repeats for m in metrics])
+        samples_dir = sample_validation(cfg, generator, record, Path(cfg.metrics.samples_dir), count,
+                                        save_mask_files=with_masks)
         del generator
     else:
         raise TaskError("task=evaluate needs checkpoint=PATH (sample, then measure) or samples=DIR (a manifest folder)")
@@ -72,13 +77,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                         "validation split; evaluate with the data the samples were made from")
     inputs = EvalInputs(records=records, real=real, dataset=data_name, split="val", resolution=int(cfg.resolution),
                         num_classes=int(cfg.data.num_classes), settings=_settings(cfg), device=device,
-                        cache_dir=cfg.metrics.cache_dir, progress=True)
+                        cache_dir=cfg.metrics.cache_dir, progress=True, measured_repeats=measured)
     out = run_metrics(metrics, inputs)
     results: dict[str, Any] = dict(out.values)
     results["protocol"] = {
         **out.protocol,
         "samples": {"dir": str(samples_dir), "images": len(records), "layouts": len(inputs.real_ids),
-                    "repeats": inputs.repeats, "truncation": info.get("truncation"), "seed": info.get("seed"),
+                    "repeats": inputs.repeats, "measured_repeats": inputs.measured_repeats_found, "truncation": info.get("truncation"), "seed": info.get("seed"),
                     "checkpoint": info.get("checkpoint")},
         "data": {"name": data_name, "split": "val", "resolution": int(cfg.resolution)},
         "environment": {"torch": torch.__version__, "device": str(device), "python": platform.python_version()},

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lama.checkpoint import CheckpointError, load_generator
-from lama.sampling.validation import sample_dataset
+from lama.sampling.validation import sample_dataset, samples_per_layout
 from lama.tasks import TaskError, require
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,32 @@ def validation_data(cfg: DictConfig, return_masks: bool = False):
     return datamodule.val_dataset, datamodule.name
 
 
+def data_name(cfg: DictConfig) -> str:
+    """The dataset name of cfg.data (its data module's `name`), without building anything."""
+    from hydra.utils import get_class
+
+    return str(get_class(cfg.data._target_).name)
+
+
+def repeats(cfg: DictConfig) -> int:
+    """metrics.repeats for cfg.data as a number (`auto`: 5 per COCO-Stuff layout, 1 per VG layout)."""
+    try:
+        return samples_per_layout(OmegaConf.select(cfg, "metrics.repeats"), data_name(cfg))
+    except ValueError as err:
+        raise TaskError(str(err)) from None
+
+
 def sample_validation(cfg: DictConfig, generator: torch.nn.Module, record: dict[str, Any], out_dir: Path,
-                      save_mask_files: bool = False) -> Path:
-    """Sample the validation layouts of cfg.data (metrics.num_layouts, repeats, truncation, batch_size, seed)
-    into the sample folder out_dir (lama.sampling.folder); returns out_dir."""
+                      count: int, save_mask_files: bool = False) -> Path:
+    """Sample the validation layouts of cfg.data `count` times each (metrics.num_layouts, truncation,
+    batch_size, seed) into the sample folder out_dir (lama.sampling.folder); returns out_dir."""
     m = cfg.metrics
     dataset, name = validation_data(cfg)
     hparams = record["hparams"]
     info = {"checkpoint": str(cfg.checkpoint), "hparams": hparams, "data": name, "split": "val",
             "resolution": hparams["resolution"], "class_names": record.get("class_names")}
     try:
-        info = sample_dataset(generator, dataset, out_dir, num_layouts=m.num_layouts, repeats=int(m.repeats),
+        info = sample_dataset(generator, dataset, out_dir, num_layouts=m.num_layouts, repeats=count,
                               truncation=m.truncation, seed=int(cfg.seed), batch_size=int(m.batch_size),
                               num_classes=int(hparams["num_classes"]), with_masks=save_mask_files, info=info)
     except ValueError as err:

@@ -15,7 +15,7 @@ from lama.layout import LayoutError, draw_layout
 from lama.sampling import sample_layouts
 from lama.sampling.images import color_masks, write_image
 from lama.tasks import TaskError, task_device
-from lama.tasks.inputs import load_checkpoint_generator, sample_validation, validation_data
+from lama.tasks.inputs import load_checkpoint_generator, repeats, sample_validation, validation_data
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ def sample_user_layout(cfg: DictConfig, generator: torch.nn.Module, record: dict
     except LayoutError as err:
         raise TaskError(str(err)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    repeats = int(cfg.metrics.repeats)
+    count = repeats(cfg)
     ids = [0]
     res = record["hparams"]["resolution"]
     blank = torch.full((3, res, res), 255, dtype=torch.uint8)
     write_image(out_dir / "layout.png", draw_layout(blank, layout.labels[0], layout.boxes[0], class_names))
-    for r in tqdm(range(repeats), desc="sampling layout", unit="img"):
+    for r in tqdm(range(count), desc="sampling layout", unit="img"):
         batch = next(sample_layouts(generator, ids, layout.labels, layout.boxes, repeats=1, truncation=cfg.metrics.truncation,
                                     seed=int(cfg.seed) + r, batch_size=1, return_masks=True))
         image, labels = batch.images[0], layout.labels[0]
@@ -47,7 +47,7 @@ def sample_user_layout(cfg: DictConfig, generator: torch.nn.Module, record: dict
         write_image(out_dir / f"masks_{r}.png", color_masks(batch.masks[0], labels))
         write_image(out_dir / f"raw_masks_{r}.png", color_masks(batch.raw_masks[0], labels))
         write_image(out_dir / f"overlay_{r}.png", draw_layout(image, labels, layout.boxes[0], class_names))
-    log.info("wrote %d samples of %s to %s", repeats, cfg.layout, out_dir)
+    log.info("wrote %d samples of %s to %s", count, cfg.layout, out_dir)
     return out_dir
 
 
@@ -59,7 +59,7 @@ def run(cfg: DictConfig) -> Path:
     if layout:
         out = sample_user_layout(cfg, generator, record, Path(cfg.metrics.samples_dir))
     else:
-        out = sample_validation(cfg, generator, record, Path(cfg.metrics.samples_dir),
+        out = sample_validation(cfg, generator, record, Path(cfg.metrics.samples_dir), repeats(cfg),
                                 save_mask_files=bool(cfg.metrics.save_masks))
     print(f"samples: {out}")
     return out

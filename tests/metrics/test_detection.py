@@ -113,3 +113,60 @@ def test_bad_detections_file_is_named(tmp_path):
     path.write_text(json.dumps([{"image_id": 1, "bbox": [0, 0, 1, 1], "score": 1}]))
     with pytest.raises(CannotRun, match=r"d.json: detection 0 lacks \['category_id'\]"):
         read_detections(path)
+
+
+def _coco_split(root, tmp_path):
+    """A tiny COCO val split: two images of their own sizes, a small object (under the layout's 2% filter),
+    a crowd region; and sample records whose layouts (what the layout filter kept) lack the small object."""
+    from lama.metrics.inputs import EvalInputs
+    from lama.sampling.folder import SampleRecord
+    from lama.sampling.images import write_image
+
+    images = [{"id": 5, "width": 200, "height": 100}, {"id": 7, "width": 120, "height": 160}]
+    anns = [{"id": 1, "image_id": 5, "category_id": 1, "bbox": [20, 10, 100, 60], "area": 6000, "iscrowd": 0},
+            {"id": 2, "image_id": 5, "category_id": 44, "bbox": [150, 70, 12, 10], "area": 120, "iscrowd": 0},
+            {"id": 3, "image_id": 7, "category_id": 3, "bbox": [10, 20, 90, 100], "area": 9000, "iscrowd": 0},
+            {"id": 4, "image_id": 7, "category_id": 1, "bbox": [0, 130, 120, 30], "area": 3600, "iscrowd": 1}]
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(
+        {"images": images, "annotations": anns, "categories": [{"id": c} for c in (1, 3, 44)]}))
+    records = []
+    for img in images:
+        kept = [a for a in anns if a["image_id"] == img["id"] and a["area"] > 0.02 * img["width"] * img["height"]
+                and not a["iscrowd"]]
+        boxes = [[x / img["width"], y / img["height"], w / img["width"], h / img["height"]] for x, y, w, h in
+                 (a["bbox"] for a in kept)]
+        write_image(tmp_path / f"{img['id']}_0.png", torch.zeros(3, SIZE, SIZE, dtype=torch.uint8))
+        records.append(SampleRecord(tmp_path / f"{img['id']}_0.png", img["id"], 0, [a["category_id"] for a in kept], boxes))
+    # Detections on the 64 px images: every non-crowd object found (the small one with the top score).
+    dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.99 if a["id"] == 2 else 0.9,
+             "bbox": [v * SIZE / s for v, s in zip(a["bbox"], [img["width"], img["height"]] * 2)]}
+            for a in anns if not a["iscrowd"] for img in images if img["id"] == a["image_id"]]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+
+    def inputs(truth, threshold):
+        settings = {"detection": {"max_thing_label": 90, "ground_truth": truth, "score_threshold": threshold,
+                                  "detections_file": str(tmp_path / "dets.json")}}
+        real = mock.Mock(dataset=mock.Mock(root=root))
+        return EvalInputs(records=records, real=real, dataset="coco_stuff", split="val", resolution=SIZE,
+                          num_classes=184, settings=settings)
+    return inputs
+
+
+def test_yolo_score_full_ground_truth_is_the_papers_protocol(tmp_path):
+    from lama.metrics.runners import yolo_score
+
+    inputs = _coco_split(tmp_path / "coco", tmp_path)
+    full, proto = yolo_score(inputs("full", 0.25))
+    # Every object found, boxes scaled back to 200x100 / 120x160, the crowd region ignored: AP 1.
+    assert full == pytest.approx({"yolo_ap": 1.0, "yolo_ap50": 1.0, "yolo_ap75": 1.0}, abs=1e-6)
+    assert proto["ground_truth"] == "full" and proto["score_threshold"] == 0.25 and proto["objects"] == 4
+    # Against the layout's boxes the small object is not in the ground truth: its detection is a false positive.
+    layout, proto = yolo_score(inputs("layout", 0.25))
+    assert layout["yolo_ap"] < 1.0 and proto["ground_truth"] == "layout" and proto["objects"] == 2
+    # The confidence threshold drops detections before COCOeval: at 0.95 only the small object's is left.
+    strict, proto = yolo_score(inputs("full", 0.95))
+    assert strict["yolo_ap"] < full["yolo_ap"] and proto["score_threshold"] == 0.95
+    (tmp_path / "coco" / "annotations" / "instances_val2017.json").unlink()
+    with pytest.raises(CannotRun, match="instances_val2017.json.*ground_truth=layout"):
+        yolo_score(inputs("full", 0.25))

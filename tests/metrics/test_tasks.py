@@ -133,3 +133,23 @@ def test_evaluate_user_errors_are_task_errors(workdir):
         run_task(_cfg(workdir, "x4", "task=evaluate", f"samples={workdir / 'x3' / 'generated'}", "resolution=128"))
     with pytest.raises(TaskError, match="holds a 64 px generator: add resolution=64"):
         run_task(_cfg(workdir, "x5", "task=sample", "resolution=128"))
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["experiment=vg_128"], 1), (["experiment=vg_64"], 1), (["experiment=coco_128"], 5), (["data=synthetic"], 5),
+    (["experiment=vg_128", "metrics.repeats=2"], 2)])
+def test_repeats_auto_is_the_papers_count_per_dataset(overrides, expected):
+    from lama.tasks.inputs import repeats
+
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    assert cfg.metrics.repeats in ("auto", 2) and repeats(cfg) == expected
+
+
+def test_ds_gets_two_samples_while_the_other_metrics_measure_the_papers_count(workdir, tmp_path, monkeypatch):
+    alex = _offline(monkeypatch, tmp_path)
+    results = run_task(_cfg(workdir, "r1", "task=evaluate", "metrics.repeats=1", "metrics.names=[ds,cas]",
+                            f"metrics.lpips_weights={alex}", "metrics.cas.epochs=1", "metrics.cas.arch=resnet10"))
+    samples = results["protocol"]["samples"]
+    assert samples["repeats"] == 2 and samples["measured_repeats"] == 1 and samples["images"] == 6
+    assert results["protocol"]["cas"]["repeats"] == 1 and results["protocol"]["ds"]["pairs"] == 3
