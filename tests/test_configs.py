@@ -84,3 +84,15 @@ def test_paper_presets_follow_the_authors_recipe(experiment, data, resolution):
     assert dict(m.lr_mult_g) == {"mapping": 0.1, "rho": 0.1} and dict(m.lr_mult_d) == {"alpha": 0.2}
     assert list(m.scheduler.milestones) == [120, 160] and m.scheduler.gamma == 0.1
     assert m.ema.enabled is False
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e != "demo"])
+def test_preset_header_and_readme_give_the_same_device_count(experiment):
+    import re
+
+    header = (CONFIGS / "experiment" / f"{experiment}.yaml").read_text()
+    readme = (CONFIGS.parent / "README.md").read_text()
+    in_header = re.findall(rf"run\.py experiment={experiment} trainer\.devices=(\d+)", header)
+    in_readme = re.findall(rf"run\.py experiment={experiment} trainer\.devices=(\d+)", readme)
+    assert in_header, f"{experiment}.yaml does not say its set-up"
+    assert set(in_readme) <= set(in_header), (experiment, in_header, in_readme)

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from lama.metrics.errors import CannotRun
+from lama.metrics.images import CROP_RESIZE, CROP_WINDOW
 from lama.sampling.images import to_unit_range
 
 CAS_CROP = 32
@@ -109,7 +110,9 @@ def cas_protocol(num_train: int, num_test: int, **settings: Any) -> dict[str, An
     """What stands behind a CAS number, for results.json."""
     return {
         "classifier": f"torchvision {settings['arch']}, CIFAR stem, from scratch",
-        "crop": f"{CAS_CROP}x{CAS_CROP} bicubic (antialiased) of every non-padding box",
+        "crop": f"{CAS_CROP}x{CAS_CROP} of every non-padding box",
+        "crop_window": CROP_WINDOW,
+        "crop_resize": CROP_RESIZE,
         "train": f"{num_train} crops of generated images",
         "test": f"{num_test} crops of real validation images",
         "accuracy": "after the last epoch",

@@ -184,4 +184,5 @@ def detection_protocol(source: str, num_images: int, num_objects: int, max_thing
         "images": num_images,
         "objects": num_objects,
         "repeats": 1,
+        "resize": "the detector's own input transform of the generated images",
     }

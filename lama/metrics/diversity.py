@@ -89,5 +89,6 @@ def diversity_protocol(weights_path: str | Path | None, num_pairs: int, repeats:
         "weights": str(weights_path) if weights_path else Path(ALEXNET_URL).name,
         "pairs": num_pairs,
         "repeats_compared": list(repeats),
+        "resize": "none (LPIPS on the generated images at their resolution)",
         "std": "population (ddof 0) over layouts",
     }

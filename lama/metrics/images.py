@@ -42,6 +42,12 @@ class MappedImages(Dataset):
         return to_uint8(image) if image.is_floating_point() else image
 
 
+# How a box becomes the pixel window of a SceneFID / CAS crop, the same for real and generated images (the
+# authors' scripts truncate the generated images' window and ceil the real images' one).
+CROP_WINDOW = "left/top floored, right/bottom ceiled, the same window for real and generated images"
+CROP_RESIZE = "torch bicubic, antialiased"
+
+
 def box_to_pixel_window(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
     """(x0, y0, w, h) fractions -> integer (left, top, right, bottom) pixels covering the box, at least 1 px."""
     x0, y0, w, h = (float(v) for v in box)

@@ -47,7 +47,7 @@ class Metric:
 METRICS: tuple[Metric, ...] = (
     Metric("is", ("is_mean", "is_std"), runners.inception_score, weights="Inception",
            how="torch-fidelity `inception-v3-compat` (the TF 2015-12-05 Inception graph), "
-               "`metrics.is_splits` splits (10) over every generated image"),
+               "`metrics.is_splits` splits (10; the authors' script: 5) over the measured images"),
     Metric("fid", ("fid",), runners.fid, weights="Inception",
            how="as IS; real = the validation images of the sampled layouts at the model's resolution, statistics "
                "cached in `.cache/fidelity` under a name holding dataset, split, resolution, image count, resize "
@@ -64,7 +64,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("yolo", ("yolo_ap", "yolo_ap50", "yolo_ap75"), runners.yolo_score, weights="detector",
            datasets=("coco_stuff",),
            how="torchvision `fasterrcnn_resnet50_fpn_v2` (COCO) on repeat 0 of each layout, or "
-               "`metrics.detection.detections_file=dets.json`; pycocotools COCOeval (fractions)"),
+               "`metrics.detection.detections_file=dets.json`; detections under `metrics.detection.score_threshold` "
+               "(0.25) dropped; pycocotools COCOeval (fractions) against every `instances_val2017.json` object of "
+               "those images at their original size (`metrics.detection.ground_truth=full`) or the layout's thing "
+               "boxes (`layout`)"),
     Metric("mask_iou", tuple(MaskIoU.KEYS), runners.mask_iou, masks=True,
            how="data with instance masks (the synthetic scenes): IoU of the adapted / raw masks (> 0.5) with the "
                "true masks, mean over objects, over the image and inside pixels covered by two or more boxes"),

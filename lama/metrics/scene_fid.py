@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from lama.metrics.errors import CannotRun
 from lama.metrics.fidelity import fidelity_metrics, fidelity_protocol
-from lama.metrics.images import ObjectCrops, object_entries
+from lama.metrics.images import CROP_RESIZE, CROP_WINDOW, ObjectCrops, object_entries
 
 CROP_SIZE = 224
 
@@ -52,6 +52,6 @@ def scene_fid(
 def scene_fid_protocol(weights_path: str | Path | None, num_fake: int, num_real: int) -> dict[str, Any]:
     """What stands behind a SceneFID number, for results.json."""
     protocol = fidelity_protocol(weights_path)
-    protocol.update(crop=f"every non-padding box, {CROP_SIZE}x{CROP_SIZE} bicubic (antialiased)",
-                    num_fake_crops=num_fake, num_real_crops=num_real)
+    protocol.update(crop=f"every non-padding box, {CROP_SIZE}x{CROP_SIZE}", crop_window=CROP_WINDOW,
+                    crop_resize=CROP_RESIZE, num_fake_crops=num_fake, num_real_crops=num_real)
     return protocol

@@ -99,6 +99,7 @@ def test_evaluate_runs_the_named_metrics_and_fails_when_a_named_one_cannot_run(w
     assert "metrics.inception_weights=" in saved["not_run"]["is"]
     assert "yolo_ap" not in saved and "coco_stuff" in saved["not_run"]["yolo"] and saved["errors"] == {}
     assert saved["protocol"]["samples"]["images"] == 6 and saved["protocol"]["cas"]["epochs"] == 1
+    assert saved["protocol"]["cas"]["repeats"] == 2 and saved["protocol"]["ds"]["repeats_compared"] == [0, 1]
     # The same images from their folder with metrics.names=all: what cannot run is listed, the task succeeds.
     again = run_task(_cfg(workdir, "e2", "task=evaluate", f"samples={workdir / 'e1' / 'generated'}",
                           f"metrics.lpips_weights={alex}", "metrics.cas.epochs=1", "metrics.cas.arch=resnet10"))
