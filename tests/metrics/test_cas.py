@@ -38,3 +38,11 @@ def test_cas_is_chance_or_worse_when_training_labels_are_swapped():
     acc = classification_accuracy_score(train, test, num_classes=3, epochs=4, batch_size=4, lr=0.05, seed=0,
                                         arch="resnet10", augment=True, progress=False)
     assert acc <= 0.5
+
+
+def test_cas_training_shows_its_steps_and_epochs(capsys):
+    train, test = _scenes(2, seed=0), _scenes(2, seed=1)
+    classification_accuracy_score(train, test, num_classes=3, epochs=2, batch_size=2, lr=0.05, seed=0,
+                                  arch="resnet10", augment=False, progress=True)
+    err = capsys.readouterr().err
+    assert "CAS training" in err and "4/4" in err and "epoch=2/2" in err  # 2 epochs x 2 batches
