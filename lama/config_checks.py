@@ -114,6 +114,7 @@ CHECKS: dict[str, Callable[[object], str | None]] = {
     "model.fast.enabled": choice(True, False, "auto"),
     "model.fast.bf16": choice(True, False, "auto"),
     "model.fast.channels_last": choice(True, False, "auto"),
+    "model.fast.compile": boolean,
     "model.fast.isla_impl": choice("auto", "ref", "ext"),
     "trainer.max_epochs": int_or_minus_one,
     "trainer.max_steps": int_or_minus_one,

@@ -184,6 +184,10 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     else:
         fast_ips = batch_size / statistics.median(fast.seconds)
     peak, peak_bf16 = max(peaks), (max(peaks_bf16) if peaks_bf16 else None)
+    break_even = None  # iterations after which the fast path's slower first iteration (compiling) has paid off
+    if fast is not None and fast.seconds and batch_size / fast_ips < batch_size / exact_ips:
+        saving = batch_size / exact_ips - batch_size / fast_ips
+        break_even = max(0.0, fast.first_s - exact.first_s) / saving
     achieved_exact, achieved_fast = flops * exact_ips / batch_size, flops * fast_ips / batch_size
     return dict(
         train_images_per_s_exact=exact_ips,
@@ -197,6 +201,7 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
         seconds_per_iter_fast=fast.seconds if fast else exact.seconds,
         first_iter_s_exact=exact.first_s,
         first_iter_s_fast=fast.first_s if fast else exact.first_s,
+        fast_break_even_iters=break_even,
         flops_per_iter=flops,
         achieved_flops_exact=achieved_exact,
         achieved_flops_fast=achieved_fast,

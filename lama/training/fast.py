@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
-KEYS = ("enabled", "bf16", "channels_last", "isla_impl")
+KEYS = ("enabled", "bf16", "channels_last", "compile", "isla_impl")
 TRISTATE = (True, False, "auto")
 ISLA_IMPLS = ("auto", "ref", "ext")
 # Where channels_last was measured to win: with bf16 only (on CUDA usually; on an AVX512-BF16 CPU 5.4 -> 5.3 s
@@ -28,6 +29,7 @@ class FastPath:
     bf16: bool = False
     channels_last: bool = False
     tf32: bool = False
+    compile: bool = False
     isla_impl: str | None = None
     why_bf16: str = field(default="exact path", compare=False)  # the reasons, for the log line
     why_channels_last: str = field(default="exact path", compare=False)
@@ -35,12 +37,12 @@ class FastPath:
     @property
     def exact(self) -> bool:
         """True when every switch is off: float32, default memory format, the reference ISLA op."""
-        return not (self.bf16 or self.channels_last or self.tf32) and self.isla_impl in (None, "ref")
+        return not (self.bf16 or self.channels_last or self.tf32 or self.compile) and self.isla_impl in (None, "ref")
 
     def as_config(self) -> dict[str, Any]:
         """The choice as explicit model.fast values (what the run's hparams record)."""
-        return {"enabled": not self.exact, "bf16": self.bf16,
-                "channels_last": self.channels_last, "isla_impl": self.isla_impl or "auto"}  # fmt: skip
+        return {"enabled": not self.exact, "bf16": self.bf16, "channels_last": self.channels_last,
+                "compile": self.compile, "isla_impl": self.isla_impl or "auto"}  # fmt: skip
 
     def describe(self, device: torch.device) -> str:
         """One line for the log, e.g. `fast path: bf16 off (no native bf16 on this CPU), channels_last off ...`."""
@@ -52,6 +54,7 @@ class FastPath:
         ]
         if device.type == "cuda":
             parts.append(f"tf32 {'on' if self.tf32 else 'off'}")
+        parts.append(f"compile {'on' if self.compile else 'off'}")
         parts.append(f"isla={self.isla_impl or ops.get_impl()}")
         return "fast path: " + ", ".join(parts)
 
@@ -96,10 +99,12 @@ def check_fast_config(fast: Mapping[str, Any] | None) -> dict[str, Any]:
     unknown = set(fast) - set(KEYS)
     if unknown:
         raise ValueError(f"unknown model.fast key(s) {sorted(unknown)}; known: {', '.join(KEYS)}")
-    out = {"enabled": "auto", "bf16": "auto", "channels_last": "auto", "isla_impl": "auto", **fast}
+    out = {"enabled": "auto", "bf16": "auto", "channels_last": "auto", "compile": False, "isla_impl": "auto", **fast}
     for key in ("enabled", "bf16", "channels_last"):
         if out[key] not in TRISTATE or out[key] in (0, 1) and not isinstance(out[key], bool):
             raise ValueError(f"model.fast.{key}={out[key]!r}; choose true, false or auto")
+    if not isinstance(out["compile"], bool):
+        raise ValueError(f"model.fast.compile={out['compile']!r}; choose true or false")
     if out["isla_impl"] not in ISLA_IMPLS:
         raise ValueError(f"model.fast.isla_impl={out['isla_impl']!r}; choose auto, ref or ext")
     return out
@@ -134,10 +139,13 @@ def choose_fast_path(fast: Mapping[str, Any] | None, device: torch.device) -> Fa
         channels_last = cfg["channels_last"] is not False
         why_cl = "model.fast.channels_last" if cfg["channels_last"] != "auto" else "model.fast.enabled=true"
     tf32 = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+    # torch.compile only when asked for: its minutes of compilation were not yet measured to pay off anywhere
+    # (task=bench with model.fast.compile=true reports the break-even run length).
+    compile_ = cfg["compile"]
     impl = cfg["isla_impl"]
     if impl == "auto":  # the fused op only where the benchmark showed a gain (lama.ops.isla.AUTO_EXT_DEVICES)
         impl = "ext" if device.type in AUTO_EXT_DEVICES else "ref"
-    return FastPath(bf16=bf16, channels_last=channels_last, tf32=tf32, isla_impl=impl,
+    return FastPath(bf16=bf16, channels_last=channels_last, tf32=tf32, compile=compile_, isla_impl=impl,
                     why_bf16=why_bf16, why_channels_last=why_cl)  # fmt: skip
 
 
@@ -152,9 +160,12 @@ def apply_fp32_precision(fast: FastPath, device: torch.device) -> None:
 
 
 def prepare_module(module: nn.Module, fast: FastPath) -> nn.Module:
-    """Apply the memory-format switch in place (parameters of 4-D convs become NHWC)."""
+    """Apply the memory-format switch in place (parameters of 4-D convs become NHWC) and torch.compile the
+    module's forward in place (nn.Module.compile: state-dict names unchanged, so checkpoints stay plain)."""
     if fast.channels_last:
         module.to(memory_format=torch.channels_last)
+    if fast.compile and getattr(module, "_compiled_call_impl", None) is None:
+        module.compile()
     return module
 
 
@@ -180,7 +191,10 @@ def isla_impl(impl: str | None) -> Iterator[None]:
 @contextlib.contextmanager
 def forward_context(fast: FastPath, device: torch.device) -> Iterator[None]:
     """bf16 autocast when the path uses it, with the path's ISLA implementation. Without bf16 it enters no
-    autocast at all: autocast(enabled=False) would switch off trainer.precision=bf16-mixed's own."""
+    autocast at all: autocast(enabled=False) would switch off trainer.precision=bf16-mixed's own. Compiled,
+    every spectral-normalised weight is computed once inside the block (one power iteration per D step, not
+    one per D pass): compiled graphs fail in backward when the buffers change between the real and fake pass."""
     cast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if fast.bf16 else contextlib.nullcontext()
-    with cast, isla_impl(fast.isla_impl):
+    cached = parametrize.cached() if fast.compile else contextlib.nullcontext()
+    with cast, isla_impl(fast.isla_impl), cached:
         yield

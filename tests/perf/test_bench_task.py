@@ -59,7 +59,7 @@ def test_a_chosen_fast_path_is_timed_beside_the_exact_one(capsys, tmp_path):
     with mock.patch.object(fastmod, "native_bf16", return_value=True):
         record = _record(capsys, ["bench.warmup=1"], tmp_path)
     assert not record["fast_same_as_exact"] and not record["fast_too_slow"]
-    assert record["fast_choice"] == {"enabled": True, "bf16": True, "channels_last": True, "isla_impl": "ref"}
+    assert record["fast_choice"] == {"enabled": True, "bf16": True, "channels_last": True, "compile": False, "isla_impl": "ref"}
     assert len(record["seconds_per_iter_exact"]) == len(record["seconds_per_iter_fast"]) == 2
     assert record["fast_speedup"] == pytest.approx(
         record["train_images_per_s_fast"] / record["train_images_per_s_exact"], rel=1e-3

@@ -51,8 +51,8 @@ def test_auto_on_a_native_bf16_cpu_trains_in_bf16_channels_last(caplog):
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
     assert all(p.dtype == torch.float32 for p in module.parameters())  # master weights stay float32
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fast path:")]
-    assert lines == ["fast path: bf16 on (native bf16 on this CPU), channels_last on (with bf16), isla=ref"]
-    assert module.hparams.fast == {"enabled": True, "bf16": True, "channels_last": True, "isla_impl": "ref"}
+    assert lines == ["fast path: bf16 on (native bf16 on this CPU), channels_last on (with bf16), compile off, isla=ref"]
+    assert module.hparams.fast == {"enabled": True, "bf16": True, "channels_last": True, "compile": False, "isla_impl": "ref"}
 
 
 def test_auto_without_native_bf16_is_the_exact_path(caplog):
@@ -166,7 +166,7 @@ def test_native_cpu_bf16_is_read_from_the_cpu_features_not_onednn(probes, flags,
 
 def test_config_default_is_auto_and_bad_values_are_refused(tmp_path):
     module = instantiate(compose_cfg(["model.ch=4", "model.fast.channels_last=false"], tmp_path).model)
-    assert module.fast_config == {"enabled": "auto", "bf16": "auto", "channels_last": False, "isla_impl": "auto"}
+    assert module.fast_config == {"enabled": "auto", "bf16": "auto", "channels_last": False, "compile": False, "isla_impl": "auto"}
     assert (CONFIGS / "model/lama.yaml").read_text().count("fast:") == 1
     with pytest.raises(ValueError, match="unknown model.fast key"):
         tiny_module(fast={"enabled": True, "bf17": True})
@@ -183,3 +183,46 @@ def test_run_py_config_checks_accept_auto_and_refuse_other_words(tmp_path):
     check_values(compose_cfg(["model.fast.enabled=true", "model.fast.bf16=false"], tmp_path))
     with pytest.raises(ConfigValueError, match="model.fast.channels_last must be one of True, False, auto"):
         check_values(compose_cfg(["model.fast.channels_last=yes"], tmp_path))
+
+
+def test_compile_computes_each_spectral_normalised_weight_once_per_block():
+    from lama.models.spectral import spectral_norm
+    from lama.training.fast import forward_context
+
+    conv = spectral_norm(torch.nn.Conv2d(3, 4, 3))
+    x = torch.randn(1, 3, 5, 5)
+
+    def power_iterations(fast: FastPath) -> int:
+        u = conv.parametrizations.weight[0]._u
+        before, count = u.clone(), 0
+        with forward_context(fast, CPU):
+            for _ in range(2):  # the real and the fake pass of a D step
+                conv(x)
+                count += int(not torch.equal(u, before))
+                before = u.clone()
+        return count
+
+    assert power_iterations(FastPath()) == 2  # eager: one per pass, as the authors' training
+    assert power_iterations(FastPath(compile=True)) == 1
+
+
+def test_compile_is_off_unless_asked_and_keeps_state_dict_names():
+    from lama.training.fast import prepare_module
+
+    with _native(True):
+        assert not choose_fast_path({}, CPU).compile and choose_fast_path({"compile": True}, CPU).compile
+    assert not choose_fast_path({"enabled": False, "compile": True}, CPU).compile
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    keys = list(net.state_dict())
+    prepare_module(net, FastPath(compile=True))
+    assert list(net.state_dict()) == keys and net._compiled_call_impl is not None
+    with pytest.raises(ValueError, match="model.fast.compile='auto'; choose true or false"):
+        tiny_module(fast={"compile": "auto"})
+
+
+@pytest.mark.slow
+def test_compiled_fast_path_trains_with_spectral_norm_in_d():
+    module = tiny_module(d_only_iters=0, fast={"enabled": True, "bf16": False, "channels_last": False, "compile": True})
+    trainer = fit(module, [tiny_batch(seed=s, num_classes=NUM_CLASSES) for s in range(2)])
+    assert module.iteration == 2 and module.fast.compile
+    assert all(torch.isfinite(torch.tensor(v)) for v in _losses(trainer).values())
