@@ -1,0 +1,36 @@
+"""The periodic mask-metric callback: val/mask_iou* every N iterations and val/cas every M, into the CSV."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from lama.tasks.train import run
+from tests.training.conftest import compose_cfg, tiny_overrides
+
+
+def _tiny_study(synthetic_dir, tmp_path, *extra):
+    GlobalHydra.instance().clear()
+    overrides = ["experiment=ablation_synthetic", *tiny_overrides(synthetic_dir, batches=4), "data.return_masks=true",
+                 "evaluate_after_training=false", "callbacks.mask_metrics.every_n_iterations=2",
+                 "callbacks.mask_metrics.cas_every_n_iterations=4", "callbacks.mask_metrics.num_layouts=2",
+                 "callbacks.mask_metrics.cas_epochs=1", "logger=csv", *extra]
+    return run(compose_cfg(overrides, tmp_path))
+
+
+def test_mask_metrics_are_logged_at_fixed_iterations(synthetic_dir, tmp_path):
+    _tiny_study(synthetic_dir, tmp_path)
+    rows = list(csv.DictReader((tmp_path / "csv" / "metrics.csv").open()))
+    logged = [r for r in rows if r.get("val/mask_iou")]
+    assert [float(r["train/iteration"]) for r in logged] == [2.0, 4.0]
+    assert [bool(r["val/cas"]) for r in logged] == [False, True]
+    for r in logged:
+        for key in ("val/mask_iou", "val/mask_iou_raw", "val/mask_iou_box", "val/mask_iou_things", "val/mask_iou_stuff"):
+            assert 0.0 <= float(r[key]) <= 1.0
+
+
+def test_mask_metrics_name_the_missing_masks(synthetic_dir, tmp_path):
+    with pytest.raises(ValueError, match="data.return_masks=true"):
+        _tiny_study(synthetic_dir, tmp_path, "data.return_masks=false")
