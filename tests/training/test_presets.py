@@ -14,7 +14,8 @@ from lama.tasks.train import run
 from tests.training.conftest import CONFIGS, compose_cfg, tiny_overrides
 
 EXPERIMENTS = sorted(f.stem for f in (CONFIGS / "experiment").glob("*.yaml"))
-RESOLUTION = {"demo": 64}
+RESOLUTION = {"demo": 64, "ablation_synthetic": 64}
+EVALUATING = ("demo", "ablation_synthetic")  # presets that evaluate after training: skipped here
 
 
 def _resolution(experiment: str) -> int:
@@ -27,7 +28,7 @@ def test_preset_trains_a_few_iterations(experiment, synthetic_dir, tmp_path):
     res = _resolution(experiment)
     overrides = [f"experiment={experiment}", *tiny_overrides(synthetic_dir, resolution=res, batches=2)]
     overrides = [o for o in overrides if not o.startswith("resolution=")]  # the preset's own resolution
-    overrides += ["model.d_only_iters=0"] + (["evaluate_after_training=false"] if experiment == "demo" else [])
+    overrides += ["model.d_only_iters=0"] + (["evaluate_after_training=false"] if experiment in EVALUATING else [])
     cfg = compose_cfg(overrides, tmp_path)
     assert cfg.resolution == res
     outputs = run(cfg)
