@@ -69,8 +69,10 @@ METRICS: tuple[Metric, ...] = (
                "those images at their original size (`metrics.detection.ground_truth=full`) or the layout's thing "
                "boxes (`layout`)"),
     Metric("mask_iou", tuple(MaskIoU.KEYS), runners.mask_iou, masks=True,
-           how="data with instance masks (the synthetic scenes): IoU of the adapted / raw masks (> 0.5) with the "
-               "true masks, mean over objects, over the image and inside pixels covered by two or more boxes"),
+           how="data with instance masks (the synthetic scenes): IoU with the true visible masks of the adapted "
+               "masks, the raw ones (`_raw`) and the filled boxes (`_box`, the floor), each binarised by ownership "
+               "(an object owns the pixels where its mask is the largest); mean over objects, all / `_things` / "
+               "`_stuff`, over the image and inside pixels covered by two or more thing boxes (`_overlap`)"),
 )
 BY_NAME = {m.name: m for m in METRICS}
 NAMES = tuple(BY_NAME)

@@ -81,5 +81,5 @@ class MaskMetrics(pl.Callback):
         test = ObjectCrops(MappedImages(real.__getitem__, len(real)), entries, CAS_CROP, with_labels=True)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             return classification_accuracy_score(train, test, int(num_classes), epochs=self.cas_epochs,
-                                                 batch_size=64, arch=self.cas_arch, seed=self.seed, device=device,
+                                                 batch_size=64, lr=0.1, arch=self.cas_arch, augment=True, seed=self.seed, device=device,
                                                  progress=False)
