@@ -1,4 +1,4 @@
-"""The one entry point: `python run.py task=train|sample|evaluate|convert|prepare|bench [overrides]`."""
+"""The one entry point: `python run.py task=train|sample|evaluate|convert|prepare|bench|compare [overrides]`."""
 
 from pathlib import Path
 

@@ -9,7 +9,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from lama.config_checks import ConfigValueError, check_config
 
-TASKS = ("train", "sample", "evaluate", "convert", "prepare", "bench")
+TASKS = ("train", "sample", "evaluate", "convert", "prepare", "bench", "compare")
 
 
 class TaskError(Exception):
