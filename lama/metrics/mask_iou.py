@@ -112,3 +112,17 @@ class MaskIoU:
             "overlap_region": "pixels whose centre lies in two or more thing boxes",
             "objects": dict(self.counts),
         }
+
+
+def summary_line(values: dict[str, float]) -> str | None:
+    """One line saying what the mask IoU numbers mean (None when they were not measured)."""
+    parts = []
+    for label, suffix in (("things", "_things"), ("things where thing boxes overlap", "_things_overlap")):
+        keys = [f"mask_iou{suffix}{s}" for s in SOURCES]
+        if all(k in values for k in keys):
+            adapted, raw, box = (values[k] for k in keys)
+            parts.append(f"{label}: adapted {adapted:.3f} vs raw {raw:.3f} (filled boxes {box:.3f})")
+    if not parts:
+        return None
+    return ("mask IoU, " + "; ".join(parts) + ". Adapted = the masks after LAMA's adaption (what the generator "
+            "paints with), raw = before it (the same with model.lama=false); the filled box is the floor to beat.")

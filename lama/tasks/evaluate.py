@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lama.metrics.inputs import EvalInputs
+from lama.metrics.mask_iou import summary_line
 from lama.metrics.real import RealLayouts
 from lama.metrics.registry import ALL, select
 from lama.metrics.suite import markdown_table, run_metrics
@@ -94,6 +95,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
     print(markdown_table(out))
+    if (line := summary_line(out.values)) is not None:
+        print(line)
     print(f"results: {path}")
     failed = {n: out.short[n] for n in out.not_run if names != ALL}
     failed.update({n: f"error, a bug: {why}" for n, why in out.errors.items()})

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lama.metrics.mask_iou import MaskIoU, owned, thing_overlap_region
+from lama.metrics.mask_iou import MaskIoU, owned, summary_line, thing_overlap_region
 
 THING, THING2, STUFF = 3, 4, 92
 
@@ -80,3 +80,9 @@ def test_padding_is_ignored_and_a_lone_thing_has_no_overlap():
     assert out["mask_iou"] == 0.0 and out["mask_iou_raw"] == 1.0 and out["mask_iou_box"] == pytest.approx(0.5)
     assert "mask_iou_overlap" not in out and "mask_iou_stuff" not in out  # absent, not zero
     assert meter.protocol()["objects"]["mask_iou"] == 1
+
+
+def test_summary_line_says_adapted_vs_raw_and_the_floor():
+    line = summary_line(_score(TRUE * 0.8, TRUE * 0.4, TRUE, LABELS, BOXES))
+    assert "things: adapted 1.000 vs raw 1.000 (filled boxes 0.875)" in line and "after LAMA" in line
+    assert summary_line({"cas": 0.5}) is None
