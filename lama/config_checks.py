@@ -165,7 +165,22 @@ def check_accelerator(cfg: DictConfig) -> None:
         raise ConfigValueError(f"trainer.accelerator={accelerator} but no GPU visible: add trainer=cpu")
 
 
+def check_resume_checkpoint(cfg: DictConfig) -> None:
+    """task=train with ckpt_path: the file is read (memory-mapped) and matched against the model config now,
+    not after the data, model and trainer were set up. Raises lama.checkpoint.CheckpointError."""
+    path = cfg.get("ckpt_path")
+    if cfg.get("task") != "train" or path is None:
+        return
+    from lama.checkpoint import HPARAM_KEYS, check_training_checkpoint
+
+    model = cfg.get("model") or {}
+    keys = {k for arch_keys in HPARAM_KEYS.values() for k in arch_keys}
+    expected = {k: model[k] for k in sorted(keys) if k in model and not OmegaConf.is_config(model[k])}
+    check_training_checkpoint(path, expected)
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Every check of a resolved config that needs nothing built; raises ConfigValueError."""
+    """Every check of a resolved config that needs nothing built; raises ConfigValueError or CheckpointError."""
     check_values(cfg)
     check_accelerator(cfg)
+    check_resume_checkpoint(cfg)

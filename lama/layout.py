@@ -129,7 +129,7 @@ def layout_from_objects(
 ) -> Layout:
     """One layout from (class name, box) pairs; boxes are pixels when `image_size` = (W, H) is given,
     fractions otherwise. Class names index `class_names` (a list by label, or a {label: name} map)."""
-    by_name = _name_to_label(class_names)
+    by_name = name_to_label(class_names)
     labels, boxes = [], []
     for name, box in objects:
         if name not in by_name:
@@ -164,20 +164,27 @@ def draw_layout(
     boxes: torch.Tensor,
     class_names: Sequence[str] | dict[int, str] | None = None,
     width: int = 1,
+    min_size: int = 0,
 ) -> torch.Tensor:
-    """Draw one image's boxes and class names: image (3, H, W) uint8 or float in [-1, 1] -> uint8."""
+    """Draw one image's boxes and class names: image (3, H, W) uint8 or float in [-1, 1] -> uint8.
+    An image smaller than `min_size` px is first upscaled (nearest, whole factor) so the names stay legible.
+    Boxes are clipped to the image; one wholly outside it is not drawn."""
     from torchvision.utils import draw_bounding_boxes
 
     if image.is_floating_point():
         image = ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    real = labels != PAD_LABEL
+    scale = -(-min_size // max(image.shape[-2:])) if min_size else 1
+    if scale > 1:
+        image = image.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    height, width_px = image.shape[-2:]
+    xyxy = boxes_to_pixels_xyxy(boxes.float(), width_px, height).cpu()
+    xyxy[:, 0::2] = xyxy[:, 0::2].clamp(0, width_px - 1)
+    xyxy[:, 1::2] = xyxy[:, 1::2].clamp(0, height - 1)
+    real = (labels.cpu() != PAD_LABEL) & (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
     if not real.any():
         return image.cpu()
-    xyxy = boxes_to_pixels_xyxy(boxes[real].float(), image.shape[-1], image.shape[-2])
-    xyxy = xyxy.clamp(min=0).cpu()
-    xyxy[:, 2] = xyxy[:, 2].clamp(max=image.shape[-1] - 1)
-    xyxy[:, 3] = xyxy[:, 3].clamp(max=image.shape[-2] - 1)
-    ids = labels[real].tolist()
+    xyxy = xyxy[real]
+    ids = labels.cpu()[real].tolist()
     names = [_label_name(class_names, i) for i in ids]
     colors = [object_color(i) for i in ids]
     return draw_bounding_boxes(image.cpu(), xyxy, labels=names, colors=colors, width=width)
@@ -198,6 +205,7 @@ def _label_name(class_names: Sequence[str] | dict[int, str] | None, label: int) 
     return class_names[label] if 0 <= label < len(class_names) else str(label)
 
 
-def _name_to_label(class_names: Sequence[str] | dict[int, str]) -> dict[str, int]:
+def name_to_label(class_names: Sequence[str] | dict[int, str]) -> dict[str, int]:
+    """{class name: label} of a list by label or a {label: name} map (empty names skipped)."""
     items = class_names.items() if isinstance(class_names, dict) else enumerate(class_names)
     return {name: int(i) for i, name in items if name}

@@ -38,6 +38,10 @@ def sample_latents(num_slots: int, z_dim: int, threshold: float | None, seed: in
     return z_obj, z_im
 
 
+class NonFiniteOutputError(ValueError):
+    """The generator produced NaN or inf: such an image is never saved."""
+
+
 @dataclass
 class SampleBatch:
     """Generated images (B, 3, R, R) in [-1, 1] with their layouts; masks (B, O, R, R) when asked for."""
@@ -97,6 +101,12 @@ def sample_layouts(
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(sample_seed(seed, -1, batch_index))
             out = generate(generator, layout, z_obj, z_im, return_masks=return_masks)
+        images = out[0] if return_masks else out
+        if not torch.isfinite(images).all():
+            raise NonFiniteOutputError(
+                f"the generator produced non-finite pixels for image id {ids[0]}..{ids[-1]} (NaN/inf weights or "
+                "an extreme box?): nothing of this batch was saved"
+            )
         if return_masks:
             images, masks, raw = out
             yield SampleBatch(ids, reps, layout, images.cpu(), masks.cpu(), raw.cpu())

@@ -7,8 +7,6 @@ import importlib
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from lama.config_checks import ConfigValueError, check_config
-
 TASKS = ("train", "sample", "evaluate", "convert", "prepare", "bench", "compare")
 
 
@@ -30,12 +28,18 @@ def run_task(cfg: DictConfig) -> object:
         OmegaConf.resolve(cfg)
     except MissingMandatoryValue as err:
         raise TaskError(f"missing required value {err.full_key!r}: set it on the command line") from None
+    from lama.checkpoint import CheckpointError
+    from lama.config_checks import ConfigValueError, check_config
+    from lama.layout import LayoutError
+    from lama.sampling import NonFiniteOutputError
+
+    user_errors = (ConfigValueError, CheckpointError, LayoutError, NonFiniteOutputError)
     try:
         check_config(cfg)
-    except ConfigValueError as err:
+        module = importlib.import_module(f"lama.tasks.{task}")
+        return module.run(cfg)
+    except user_errors as err:  # bad values, files or outputs: one line, never a traceback
         raise TaskError(str(err)) from None
-    module = importlib.import_module(f"lama.tasks.{task}")
-    return module.run(cfg)
 
 
 def require(cfg: DictConfig, key: str, hint: str = "") -> object:

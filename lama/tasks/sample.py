@@ -18,6 +18,8 @@ from lama.tasks import TaskError, task_device
 from lama.tasks.inputs import load_checkpoint_generator, repeats, sample_validation, validation_data
 
 log = logging.getLogger(__name__)
+# layout.png and overlay_<r>.png are drawn at least this large, so class names stay legible at 64 px.
+OVERLAY_SIZE = 256
 
 
 def sample_user_layout(cfg: DictConfig, generator: torch.nn.Module, record: dict[str, Any], out_dir: Path) -> Path:
@@ -30,7 +32,10 @@ def sample_user_layout(cfg: DictConfig, generator: torch.nn.Module, record: dict
         dataset, _ = validation_data(cfg)
         class_names = dataset.class_names
     try:
-        layout = read_layout_file(cfg.layout, class_names)
+        layout = read_layout_file(
+            cfg.layout, class_names, max_objects=OmegaConf.select(cfg, "data.dataset.max_objects", default=None),
+            drop_extra=bool(OmegaConf.select(cfg, "layout_drop_extra", default=False)),
+            num_classes=record["hparams"]["num_classes"])
     except LayoutError as err:
         raise TaskError(str(err)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -38,7 +43,8 @@ def sample_user_layout(cfg: DictConfig, generator: torch.nn.Module, record: dict
     ids = [0]
     res = record["hparams"]["resolution"]
     blank = torch.full((3, res, res), 255, dtype=torch.uint8)
-    write_image(out_dir / "layout.png", draw_layout(blank, layout.labels[0], layout.boxes[0], class_names))
+    write_image(out_dir / "layout.png", draw_layout(blank, layout.labels[0], layout.boxes[0], class_names,
+                                                     min_size=OVERLAY_SIZE))
     for r in tqdm(range(count), desc="sampling layout", unit="img"):
         batch = next(sample_layouts(generator, ids, layout.labels, layout.boxes, repeats=1, truncation=cfg.metrics.truncation,
                                     seed=int(cfg.seed) + r, batch_size=1, return_masks=True))
@@ -46,7 +52,8 @@ def sample_user_layout(cfg: DictConfig, generator: torch.nn.Module, record: dict
         write_image(out_dir / f"image_{r}.png", image)
         write_image(out_dir / f"masks_{r}.png", color_masks(batch.masks[0], labels))
         write_image(out_dir / f"raw_masks_{r}.png", color_masks(batch.raw_masks[0], labels))
-        write_image(out_dir / f"overlay_{r}.png", draw_layout(image, labels, layout.boxes[0], class_names))
+        write_image(out_dir / f"overlay_{r}.png", draw_layout(image, labels, layout.boxes[0], class_names,
+                                                              min_size=OVERLAY_SIZE))
     log.info("wrote %d samples of %s to %s", count, cfg.layout, out_dir)
     return out_dir
 

@@ -66,8 +66,10 @@ def test_sample_a_user_layout_file(workdir):
         {"class": names[0], "box": [0, 0, 200, 50]}, {"class": names[1], "box": [20, 30, 80, 60]}]}))
     run_task(_cfg(workdir, "l1", "task=sample", f"layout={layout}", "metrics.repeats=1"))
     out = workdir / "l1" / "generated"
-    for name in ("image_0.png", "masks_0.png", "raw_masks_0.png", "overlay_0.png", "layout.png"):
+    for name in ("image_0.png", "masks_0.png", "raw_masks_0.png"):
         assert read_image(out / name).shape == (3, 64, 64), name
+    for name in ("overlay_0.png", "layout.png"):  # drawn at 256 px so the class names are legible
+        assert read_image(out / name).shape == (3, 256, 256), name
     layout.write_text(yaml.safe_dump({"objects": [{"class": "no-such-class", "box": [0, 0, 0.5, 0.5]}]}))
     with pytest.raises(TaskError, match="unknown class name 'no-such-class'"):
         run_task(_cfg(workdir, "l2", "task=sample", f"layout={layout}"))
