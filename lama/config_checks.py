@@ -67,7 +67,8 @@ def choice(*options: object) -> Callable[[object], str | None]:
     """One of `options` (compared with their types, so `64` and `"64"` differ)."""
     def one_of(value: object) -> str | None:
         ok = any(value == o and type(value) is type(o) for o in options)
-        return None if ok else f"must be one of {', '.join(str(o) for o in options)}"
+        names = (str(o).lower() if isinstance(o, bool) else str(o) for o in options)
+        return None if ok else f"must be one of {', '.join(names)}"
     return one_of
 
 
