@@ -2,6 +2,7 @@
 sample-folder format that task=sample writes and task=evaluate reads (folder)."""
 
 from lama.sampling.generate import (
+    NonFiniteOutputError,
     SampleBatch,
     generate,
     sample_latents,
@@ -10,4 +11,4 @@ from lama.sampling.generate import (
     truncated_normal,
 )
 
-__all__ = ["SampleBatch", "generate", "sample_latents", "sample_layouts", "sample_seed", "truncated_normal"]
+__all__ = ["NonFiniteOutputError", "SampleBatch", "generate", "sample_latents", "sample_layouts", "sample_seed", "truncated_normal"]
