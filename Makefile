@@ -22,7 +22,7 @@ help: ## List the targets (ARGS="..." passes overrides to demo, bench and test; 
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev,tensorboard,slurm,optuna]' $(PIP_INDEX)
+	$(BIN)/python -m pip install --quiet -e '.[dev,tensorboard,slurm,optuna,app]' $(PIP_INDEX)
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install lama editable with the dev tools (CPU=1: CPU-only PyTorch)

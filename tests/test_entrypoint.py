@@ -90,7 +90,7 @@ def test_make_install_cpu_uses_pytorch_cpu_index(tmp_path, flag, cpu_index):
                           text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     pip = [line for line in proc.stdout.splitlines() if "pip install" in line]
-    assert len(pip) == 1 and "-e '.[dev,tensorboard,slurm,optuna]'" in pip[0]
+    assert len(pip) == 1 and "-e '.[dev,tensorboard,slurm,optuna,app]'" in pip[0]
     assert ("--extra-index-url https://download.pytorch.org/whl/cpu" in pip[0]) is cpu_index
 
 

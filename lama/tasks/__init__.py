@@ -7,7 +7,7 @@ import importlib
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-TASKS = ("train", "sample", "evaluate", "convert", "prepare", "bench", "compare")
+TASKS = ("train", "sample", "evaluate", "convert", "prepare", "bench", "compare", "serve")
 
 
 class TaskError(Exception):

@@ -158,6 +158,8 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     print("\nTraining finished. Outputs:")
     for key, value in outputs.items():
         print(f"  {key:<22} {value}")
+    print(f"\nDraw layouts for it in the browser:\n  python run.py task=serve checkpoint={generator} "
+          f"resolution={cfg.resolution} data={cfg.data.name}")
     if cfg.get("optimized_metric"):
         return _optimized_value(cfg, trainer)
     return outputs
