@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lama.checkpoint import CheckpointError, save_generator
 from lama.tasks import TaskError
+from lama.tasks.inputs import data_name
 
 
 def _instantiate_group(node: DictConfig | None) -> list[Any]:
@@ -159,7 +160,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | float:
     for key, value in outputs.items():
         print(f"  {key:<22} {value}")
     print(f"\nDraw layouts for it in the browser:\n  python run.py task=serve checkpoint={generator} "
-          f"resolution={cfg.resolution} data={cfg.data.name}")
+          f"resolution={cfg.resolution} data={data_name(cfg)}")
     if cfg.get("optimized_metric"):
         return _optimized_value(cfg, trainer)
     return outputs

@@ -181,7 +181,7 @@ def test_run_py_config_checks_accept_auto_and_refuse_other_words(tmp_path):
 
     check_values(compose_cfg([], tmp_path))  # the default, enabled=auto
     check_values(compose_cfg(["model.fast.enabled=true", "model.fast.bf16=false"], tmp_path))
-    with pytest.raises(ConfigValueError, match="model.fast.channels_last must be one of True, False, auto"):
+    with pytest.raises(ConfigValueError, match="model.fast.channels_last must be one of true, false, auto"):
         check_values(compose_cfg(["model.fast.channels_last=yes"], tmp_path))
 
 

@@ -63,6 +63,8 @@ def test_sync_batchnorm_only_on_gpu_processes(monkeypatch):
 
     module = LamaGAN(resolution=64, num_classes=5, ch=4)
     monkeypatch.setattr(LamaGAN, "trainer", property(lambda self: FakeTrainer))
+    # the fake root device is not a real GPU: the fast-path choice would query CUDA, which is not what this tests
+    monkeypatch.setattr(LamaGAN, "_choose_fast_path", lambda self, device: None)
     module.setup("fit")
     kinds = {type(m).__name__ for m in module.G.modules()}
     assert "SyncBatchNorm" in kinds and "BatchNorm2d" not in kinds
