@@ -22,7 +22,7 @@ def _validation_layouts(cfg: DictConfig) -> tuple[list, list[str]]:
     from lama.layout import Layout
 
     try:
-        dataset = instantiate(cfg.data).make_dataset("val", use_cache=False)
+        dataset = instantiate(cfg.data).make_dataset("val")
     except (DataError, OSError) as err:
         log.info("no validation layouts to start from (%s)", err)
         return [], []
