@@ -115,3 +115,22 @@ def test_validation_layouts_and_layout_file_upload(client):
     r = client.post("/api/layout_file", json={"name": "mine.yaml", "text": "objects:\n  - {class: dragon, box: [0, 0, .5, .5]}\n"})
     assert r.status_code == 422 and "mine.yaml" in r.json()["error"] and "dragon" in r.json()["error"]
     assert client.post("/api/layout_file", json={"name": "x.json"}).status_code == 422
+
+
+def test_same_image_as_task_sample_of_the_layout_file(client, tiny_checkpoint, tmp_path):
+    import yaml
+    from hydra import compose, initialize_config_dir
+
+    from lama.tasks import run_task
+    from tests.conftest import REPO
+
+    (tmp_path / "layout.yaml").write_text(yaml.safe_dump({"objects": GOOD["objects"]}))
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "task=sample", f"checkpoint={tiny_checkpoint}", f"layout={tmp_path / 'layout.yaml'}", "seed=3",
+            "metrics.repeats=1", "metrics.device=cpu", f"paths.run_dir={tmp_path / 'run'}",
+            f"paths.data_dir={tmp_path / 'data'}"])
+    run_task(cfg)
+    served = _png(client.post("/api/generate", json=GOOD).json()["image"])
+    sampled = Image.open(tmp_path / "run" / "generated" / "image_0.png")
+    assert served.tobytes() == sampled.tobytes()
