@@ -8,7 +8,7 @@ import logging
 from omegaconf import DictConfig
 
 from lama.tasks import TaskError, task_device
-from lama.tasks.inputs import load_checkpoint_generator
+from lama.tasks.inputs import data_name, load_checkpoint_generator
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,9 @@ def run(cfg: DictConfig) -> None:
     layouts, data_names = _validation_layouts(cfg)
     class_names = record.get("class_names") or data_names
     if not class_names:
-        raise TaskError(f"{cfg.checkpoint} holds no class names and data={cfg.data.name} is not prepared: "
-                        f"run `python run.py task=prepare data={cfg.data.name}` or pass the data it was trained on")
+        name = data_name(cfg)
+        raise TaskError(f"{cfg.checkpoint} holds no class names and data={name} is not prepared: "
+                        f"run `python run.py task=prepare data={name}` or pass the data it was trained on")
     model = ServedModel(generator, record, class_names, int(cfg.serve.max_objects), str(cfg.checkpoint))
     host, port = str(cfg.serve.host), int(cfg.serve.port)
     print(f"serving {model.info()['model']} ({model.resolution} px, {len(model.labels)} classes, "

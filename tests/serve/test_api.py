@@ -134,3 +134,22 @@ def test_same_image_as_task_sample_of_the_layout_file(client, tiny_checkpoint, t
     served = _png(client.post("/api/generate", json=GOOD).json()["image"])
     sampled = Image.open(tmp_path / "run" / "generated" / "image_0.png")
     assert served.tobytes() == sampled.tobytes()
+
+
+def test_serve_without_class_names_or_data_is_a_task_error(tmp_path):
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from lama.checkpoint import save_generator
+    from lama.models import build_generator
+    from lama.tasks import TaskError, run_task
+    from tests.conftest import REPO
+
+    hp = dict(resolution=64, num_classes=8, ch=8, z_dim=16, lama=True)
+    torch.manual_seed(0)
+    path = save_generator(tmp_path / "g.pt", build_generator(**hp), hp, None)
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("config", overrides=["task=serve", f"checkpoint={path}", f"paths.data_dir={tmp_path / 'none'}", f"paths.run_dir={tmp_path}",
+                                           "serve.device=cpu"])
+    with pytest.raises(TaskError, match="holds no class names and data=synthetic is not prepared"):
+        run_task(cfg)
