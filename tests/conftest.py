@@ -29,9 +29,12 @@ def realdata_dir() -> Path:
     return REALDATA
 
 
-@pytest.fixture(autouse=True)
+# Both settings below are session-wide so that module- and session-scoped fixtures (which run before any
+# function-scoped fixture) train under the same conditions as the tests that compare against them: a run
+# with 2 threads and its resume with 1 differ in float rounding, and failed CI that way.
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    """One intra-op thread per test: the tensors are tiny, and on a 2-core machine torch's thread pool
+    """One intra-op thread: the tensors are tiny, and on a 2-core machine torch's thread pool
     (OpenMP spinning) makes them several times slower, not faster."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -40,6 +43,13 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
+def one_thread_again(one_thread):
+    """A test that sets its own thread count (task=bench does) leaves one thread to the next."""
+    yield
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def no_native_bf16():
     """model.fast.enabled=auto picks bf16 where the CPU has it natively; tests see no native bf16 on every
     machine, so that they train the same float32 path on all CPUs (fast-path tests patch this themselves)."""
