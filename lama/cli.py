@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 # OSErrors that are about the user's disk or permissions, not a bug: they get one line naming the path.
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
                errno.EEXIST, errno.EISDIR}
-# What Hydra itself writes into a run directory before the task starts.
-HYDRA_FILES = (".hydra",)
+# What Hydra (and the training's lock) write into a run directory before the task makes anything.
+HYDRA_FILES = (".hydra", ".lock")
 
 
 def is_disk_error(err: BaseException) -> bool:

@@ -1,8 +1,10 @@
 """`python run.py [experiment=...]`: train LAMA, write checkpoints, a stand-alone generator and
-sample grids into the run directory; `ckpt_path=.../last.ckpt` resumes exactly."""
+sample grids into the run directory; `ckpt_path=.../last.ckpt` resumes exactly (`resume=true`: in
+that run's directory), and so does a run directory that already holds checkpoints/last.ckpt."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lama.checkpoint import CheckpointError, save_generator
 from lama.tasks import TaskError
 from lama.tasks.inputs import data_name
+from lama.training.run_dir import RunDirError, launched_as_rank_zero, resume_target, run_dir_lock
 
 
 def _instantiate_group(node: DictConfig | None) -> list[Any]:
@@ -70,13 +73,13 @@ def _leave_distributed(environ: dict[str, str]) -> None:
     os.environ.update(environ)
 
 
-def _resume_path(cfg: DictConfig) -> str | None:
-    path = cfg.get("ckpt_path")
-    if path is None:
-        return None
-    if not Path(path).is_file():
-        raise TaskError(f"ckpt_path={path} does not exist (point it at a run's checkpoints/last.ckpt)")
-    return str(path)
+def _build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> tuple[pl.Trainer, int | None]:
+    """The Trainer from cfg.trainer, and trainer.max_iterations (ours, not a Trainer argument)."""
+    with open_dict(cfg.trainer):
+        max_iterations = cfg.trainer.pop("max_iterations", None)
+        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        cfg.trainer.max_iterations = max_iterations
+    return trainer, max_iterations
 
 
 def _instantiate_model(cfg: DictConfig):
@@ -106,40 +109,53 @@ def _evaluate(cfg: DictConfig, generator_path: Path) -> Any:
     return evaluate.run(eval_cfg)
 
 
-def run(cfg: DictConfig) -> dict[str, Any] | float:
-    """Train; returns the paths of what was written (run dir, checkpoints, generator, samples), or
-    the value of cfg.optimized_metric when a sweep asks for one."""
-    from lama.datamodules.common import DataError
-    from lama.training import LamaGAN, NonFiniteLossError
-
+def _fit(cfg: DictConfig, ckpt_path: Path | None) -> tuple[pl.Trainer, Any, list[Any], list[Any]]:
+    """Build data, model, callbacks, loggers and trainer from cfg and train (from ckpt_path if given)."""
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
-    run_dir = Path(cfg.paths.run_dir)
-    ckpt_path = _resume_path(cfg)
-
     datamodule = instantiate(cfg.data, seed=int(cfg.get("seed") or 0))
-    module: LamaGAN = _instantiate_model(cfg)
+    module = _instantiate_model(cfg)
     callbacks = _instantiate_group(cfg.get("callbacks"))
     loggers = _instantiate_group(cfg.get("logger"))
     _argv_for_ddp_children()
     _ddp_strategy(cfg)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer, module.max_iterations = _build_trainer(cfg, callbacks, loggers)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-
     environ = dict(os.environ)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except (NonFiniteLossError, DataError, CheckpointError) as err:  # diverged, bad data, other model: one line
-        raise TaskError(str(err)) from None
     finally:
         _leave_distributed(environ)
+    return trainer, module, callbacks, loggers
 
+
+def run(cfg: DictConfig) -> dict[str, Any] | float:
+    """Train; returns the paths of what was written (run dir, checkpoints, generator, samples), or
+    the value of cfg.optimized_metric when a sweep asks for one."""
+    from lama.datamodules.common import DataError
+    from lama.training import NonFiniteLossError
+
+    try:
+        ckpt_path, run_dir = resume_target(cfg.get("ckpt_path"), bool(cfg.get("resume", False)), Path(cfg.paths.run_dir))
+        with run_dir_lock(run_dir) if launched_as_rank_zero() else contextlib.nullcontext():
+            if ckpt_path is not None:
+                print(f"resuming from {ckpt_path}, writing into {run_dir}")
+            with open_dict(cfg):
+                cfg.paths.run_dir = str(run_dir)  # callbacks and loggers write where the run continues
+            return _train_and_report(cfg, ckpt_path, run_dir)
+    except (NonFiniteLossError, DataError, CheckpointError, RunDirError) as err:  # diverged, bad data, other model, busy dir
+        raise TaskError(str(err)) from None
+
+
+def _train_and_report(cfg: DictConfig, ckpt_path: Path | None, run_dir: Path) -> dict[str, Any] | float:
+    """Train, then save the generator, evaluate if asked, and list the outputs (rank 0)."""
+    trainer, module, callbacks, loggers = _fit(cfg, ckpt_path)
     outputs: dict[str, Any] = {"run_dir": str(run_dir)}
     if trainer.global_rank != 0:
         return outputs
     if trainer.interrupted:
-        print(f"training interrupted; resume with ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
+        print(f"training interrupted; continue it with ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'} resume=true")
         return outputs
     generator = save_generator(
         run_dir / "generator.pt", module.sampling_generator, module.generator_hparams, module.class_names

@@ -1,6 +1,6 @@
 """GAN training: the LightningModule, its losses, optimiser groups, EMA and callbacks."""
 
-from lama.training.callbacks import PeriodicCheckpoint, SampleGrid
+from lama.training.callbacks import IterationProgressBar, PeriodicCheckpoint, SampleGrid
 from lama.training.module import LamaGAN, NonFiniteLossError
 
-__all__ = ["LamaGAN", "NonFiniteLossError", "PeriodicCheckpoint", "SampleGrid"]
+__all__ = ["IterationProgressBar", "LamaGAN", "NonFiniteLossError", "PeriodicCheckpoint", "SampleGrid"]

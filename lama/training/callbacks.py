@@ -1,4 +1,4 @@
-"""Training callbacks: periodic sample grids and atomic checkpoints counted in GAN iterations."""
+"""Training callbacks counted in GAN iterations: periodic sample grids, atomic checkpoints, the progress bar."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.io import write_png
 
 from lama.training.grid import sample_grid
+from lama.training.span import final_iteration
 
 
 class SampleGrid(pl.Callback):
@@ -105,7 +107,16 @@ class PeriodicCheckpoint(pl.Callback):
         """Save a full training checkpoint as dirpath/name (all ranks take part, rank 0 writes)."""
         path = self.dirpath / name
         tmp = path.with_name(path.name + ".tmp")
-        trainer.save_checkpoint(tmp)
+        try:
+            if trainer.global_rank == 0:  # Lightning's writer swallows PermissionError: probe the place first
+                self.dirpath.mkdir(parents=True, exist_ok=True)
+                tmp.open("wb").close()
+            trainer.save_checkpoint(tmp, weights_only=False)  # the full state: resume needs it
+        except BaseException as err:  # the previous file is kept; no partial or probe file is left behind
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, OSError):  # full disk, read-only dir: one line naming the path
+                raise OSError(err.errno, f"{err.strerror or err} (the previous {name} is kept)", str(path)) from None
+            raise
         self._publish(tmp, path)
         trainer.strategy.barrier("lama_checkpoint")
         return path
@@ -113,6 +124,8 @@ class PeriodicCheckpoint(pl.Callback):
     @rank_zero_only
     def _publish(self, tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
+        for stale in self.dirpath.glob("*.ckpt.tmp"):  # left by a write that was killed or failed
+            stale.unlink(missing_ok=True)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if _epoch_ends_here(trainer):
@@ -128,3 +141,29 @@ class PeriodicCheckpoint(pl.Callback):
         epoch = trainer.current_epoch + 1
         if self.every_n_epochs > 0 and epoch % self.every_n_epochs == 0:
             self.save(trainer, f"epoch_{epoch:04d}.ckpt")
+
+
+class IterationProgressBar(TQDMProgressBar):
+    """Lightning's bar, counting GAN iterations over the whole run instead of batches per epoch: its total
+    is the iteration training stops at, so a resumed run starts at its iteration with total and ETA."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        bar = self.train_progress_bar
+        end = final_iteration(trainer, pl_module.max_iterations)[0]
+        bar.reset(total=end)
+        bar.initial = bar.n = pl_module.iteration  # tqdm's rate (and ETA) counts from `initial`
+        bar.set_description(f"Epoch {trainer.current_epoch}")
+
+    def on_train_epoch_start(self, trainer, *_) -> None:
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch}")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        bar = self.train_progress_bar
+        if self._should_update(pl_module.iteration, bar.total) and not bar.disable:
+            bar.n = pl_module.iteration
+            bar.set_postfix(self.get_metrics(trainer, pl_module))  # refreshes the bar
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))

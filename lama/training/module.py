@@ -27,10 +27,12 @@ from lama.training.fast import (
     prepare_images,
     prepare_module,
 )
+from lama.training.finite import all_finite, non_finite_names, optimizer_tensors
 from lama.training.losses import d_hinge_loss, d_hinge_terms, g_hinge_loss, g_hinge_terms
 from lama.training.optim import build_optimizer
 from lama.training.reconstruction import ReconstructionLoss
 from lama.training.rng import capture_rng_state, restore_rng_state
+from lama.training.span import span_line
 
 STATE_KEY = "lama_training"
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class LamaGAN(pl.LightningModule):
         lambda_l1: float = 0.0,
         lambda_vgg: float = 0.0,
         vgg_weights: str | None = None,
+        check_weights_every: int = 10,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"], logger=False)
@@ -111,7 +114,9 @@ class LamaGAN(pl.LightningModule):
         self.fast = FastPath()  # the exact path until setup() knows the device
         self.class_names: list[str] | None = None
 
+        self.check_weights_every = int(check_weights_every)  # iterations between NaN/inf scans of G and D
         self.iteration = 0  # GAN iterations done (one D step, maybe one G step each), over all epochs
+        self.max_iterations: int | None = None  # trainer.max_iterations: stop after this many (None: no limit)
         self._pending_rng: dict | None = None
         self._last_step_time: float | None = None
 
@@ -156,6 +161,16 @@ class LamaGAN(pl.LightningModule):
             random.seed(seed)
             np.random.seed(seed)
             torch.manual_seed(seed)
+
+    def on_train_start(self) -> None:
+        line = span_line(self.trainer, self.iteration, self.max_iterations)
+        if self.trainer.is_global_zero:
+            print(line)
+        if self._reached_max_iterations():
+            self.trainer.should_stop = True  # resumed from a run that already stopped there (epochs: Lightning's own)
+
+    def _reached_max_iterations(self) -> bool:
+        return self.max_iterations is not None and self.max_iterations >= 0 and self.iteration >= self.max_iterations
 
     def configure_optimizers(self):
         opt_g = build_optimizer(self.G, self.optimizer_g, self.lr_mult_g)
@@ -245,6 +260,10 @@ class LamaGAN(pl.LightningModule):
             logs.update(g_loss=g_loss, **g_terms)
 
         self.iteration += 1
+        if self.check_weights_every > 0 and self.iteration % self.check_weights_every == 0:
+            self._check_weights("after")
+        if self._reached_max_iterations():
+            self.trainer.should_stop = True  # Lightning ends the epoch and the fit after this batch
         self._log_step(logs, images.shape[0], opt_g, opt_d)
 
     def _log_step(self, logs: dict[str, torch.Tensor], batch_size: int, opt_g, opt_d) -> None:
@@ -277,7 +296,24 @@ class LamaGAN(pl.LightningModule):
         return metrics
 
     # ----------------------------------------------------------------- checkpoints
+    def _check_weights(self, when: str) -> None:
+        """Stop (NonFiniteLossError) when a weight, buffer or optimiser state of G, D or G_ema is NaN/inf."""
+        tensors = [(f"{prefix}.{n}", t) for prefix, net in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema))
+                   if net is not None for n, t in net.state_dict().items()]  # fmt: skip
+        if self._trainer is not None:
+            for name, opt in zip(("optimizer_g", "optimizer_d"), self.trainer.optimizers):
+                tensors += optimizer_tensors(name, opt)
+        if all_finite(tensors):
+            return
+        bad = non_finite_names(tensors)
+        raise NonFiniteLossError(
+            f"non-finite values in {len(bad)} tensors ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}) {when} "
+            f"iteration {self.iteration} (epoch {self.current_epoch}); no checkpoint is written with them, so "
+            "the last checkpoint holds finite weights (a learning rate too high? model.optimizer_g.lr / optimizer_d.lr)"
+        )
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_weights("at the checkpoint of")  # never write a poisoned checkpoint
         rng = capture_rng_state()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             states: list = [None] * torch.distributed.get_world_size()

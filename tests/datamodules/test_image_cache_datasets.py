@@ -43,7 +43,7 @@ def _images_dir(dm) -> Path:
 def scenes(synthetic_root: Path, tmp_path: Path) -> Path:
     """A private copy of the session's synthetic scenes (some tests change its files)."""
     root = tmp_path / "scenes"
-    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("vg", ".lama_layouts*"))
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("vg"))
     return root
 
 
