@@ -31,9 +31,11 @@ def run_task(cfg: DictConfig) -> object:
     from lama.checkpoint import CheckpointError
     from lama.config_checks import ConfigValueError, check_config
     from lama.layout import LayoutError
+    from lama.quiet_logs import quiet_third_party_logs
     from lama.sampling import NonFiniteOutputError
 
     user_errors = (ConfigValueError, CheckpointError, LayoutError, NonFiniteOutputError)
+    quiet_third_party_logs()
     try:
         check_config(cfg)
         module = importlib.import_module(f"lama.tasks.{task}")
