@@ -37,7 +37,7 @@ def _resolvable(cfg) -> None:
 def test_every_group_and_experiment_is_found():
     assert {"model", "trainer", "logger", "callbacks", "hparams_search"} <= set(GROUPS)
     assert {"coco_64", "coco_128", "coco_256", "vg_64", "vg_128", "vg_256", "demo"} <= set(EXPERIMENTS)
-    assert {"submitit_slurm", "submitit_local"} <= set(LAUNCHERS)
+    assert {"slurm", "local"} <= set(LAUNCHERS)
     assert {"cpu", "gpu", "ddp", "ddp_cpu"} <= {o for g, o in OPTIONS if g == "trainer"}
     assert {"wandb", "tensorboard", "csv"} <= {o for g, o in OPTIONS if g == "logger"}
 

@@ -27,7 +27,7 @@ def test_help_lists_config_groups():
         assert re.search(rf"^{group}: ", proc.stdout, re.M), (
             f"group {group} missing from --help:\n{proc.stdout}"
         )
-    assert re.search(r"^hydra/launcher: .*submitit_slurm", proc.stdout, re.M)
+    assert re.search(r"^hydra/launcher: .*\bslurm\b", proc.stdout, re.M)
     from lama.tasks import TASKS
 
     for task in TASKS:
