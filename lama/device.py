@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def pick_device(name: str | None, field: str = "device") -> torch.device:
@@ -23,3 +27,16 @@ def pick_device(name: str | None, field: str = "device") -> torch.device:
         if device.index is not None and device.index >= visible:
             raise ValueError(f"{field}={name} but only {visible} GPU(s) are visible")
     return device
+
+
+def cpu_info(*keys: str) -> str:
+    """The first CPU's value of the first of `keys` in /proc/cpuinfo, e.g. `model name` (empty where absent)."""
+    try:
+        lines = CPUINFO.read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() in keys:
+            return value.strip()
+    return ""

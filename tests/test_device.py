@@ -35,3 +35,17 @@ def test_cuda_without_a_gpu_is_refused():
     with mock.patch.object(torch.cuda, "is_available", return_value=False):
         with pytest.raises(ValueError, match="no GPU is visible"):
             pick_device("cuda", "bench.device")
+
+
+def test_cpu_info_reads_the_first_cpus_fields(tmp_path, monkeypatch):
+    from lama import device
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Xeon A\nflags\t\t: fpu avx512f\n\n"
+                    "processor\t: 1\nmodel name\t: Xeon B\nflags\t\t: fpu\n")  # fmt: skip
+    monkeypatch.setattr(device, "CPUINFO", info)
+    assert device.cpu_info("model name") == "Xeon A"
+    assert device.cpu_info("flags", "Features") == "fpu avx512f"
+    assert device.cpu_info("Features") == ""
+    monkeypatch.setattr(device, "CPUINFO", tmp_path / "absent")
+    assert device.cpu_info("model name") == ""

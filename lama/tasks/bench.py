@@ -20,46 +20,26 @@ from omegaconf import DictConfig, OmegaConf
 from lama.tasks import TaskError, task_device
 
 log = logging.getLogger(__name__)
-RESOLUTIONS = (64, 128, 256)
-POSITIVE = ("batch", "objects", "rounds", "iters", "sample_iters", "matmul_size", "slow_factor")
 
 
 def _check(cfg: DictConfig) -> None:
-    b = cfg.bench
-    if int(cfg.resolution) not in RESOLUTIONS:
-        raise TaskError(f"resolution must be one of {RESOLUTIONS}, got {cfg.resolution}")
-    for key in POSITIVE:
-        if not float(b[key]) > 0:
-            raise TaskError(f"bench.{key} must be > 0, got {b[key]}")
-    for key in ("warmup", "threads"):
-        if int(b[key]) < 0:
-            raise TaskError(f"bench.{key} must be >= 0, got {b[key]}")
-    workers = b.loader.workers
+    """What lama.config_checks cannot type: bench.loader.workers is a list. model.fast is checked whole (its
+    unknown keys too) before anything is measured."""
+    from lama.training.fast import check_fast_config
+
+    workers = cfg.bench.loader.workers
     if not OmegaConf.is_list(workers) or not workers or any(int(w) < 0 for w in workers):
         raise TaskError(f"bench.loader.workers must be a list of worker counts >= 0, e.g. [0,2], got {workers}")
+    try:
+        check_fast_config(OmegaConf.to_container(cfg.model.fast, resolve=True))
+    except ValueError as err:
+        raise TaskError(str(err)) from None
 
 
 def _module(cfg: DictConfig, fast: dict[str, Any]):
     """The training module of cfg.model with every batch a D and a G update, on the given model.fast."""
-    from lama.training.fast import check_fast_config
-
-    try:
-        check_fast_config(fast)
-    except ValueError as err:
-        raise TaskError(str(err)) from None
     torch.manual_seed(int(cfg.seed))
     return instantiate(cfg.model, d_only_iters=-1, fast=fast)
-
-
-def _cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (empty when unknown)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def _sample_seconds(module, batch: dict[str, torch.Tensor], iters: int, device: torch.device) -> list[float]:
@@ -133,6 +113,7 @@ def _loader(cfg: DictConfig, need: float) -> dict[str, float]:
 
 def measure(cfg: DictConfig) -> dict[str, Any]:
     """Run every measurement of the benchmark and return the result record."""
+    from lama.device import cpu_info
     from lama.perf.step import random_batch, train_steps
     from lama.perf.timing import count_flops, matmul_peak_flops, peak_memory_mb
     from lama.training.fast import choose_fast_path, cpu_native_bf16, native_bf16
@@ -148,9 +129,9 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     native = native_bf16(device)
     peaks_bf16 = [matmul_peak_flops(device, n, dtype=torch.bfloat16)] if native else []
 
-    fast_cfg = OmegaConf.to_container(cfg.model.fast, resolve=True)
-    choice = choose_fast_path(fast_cfg, device)
-    log.info("%s", choice.describe(device))
+    choice = choose_fast_path(OmegaConf.to_container(cfg.model.fast, resolve=True), device)  # checked in _check
+    fast_path = choice.describe(device)
+    log.info("%s", fast_path)
     exact = _Path("exact", _module(cfg, {"enabled": False}))
     log.info("exact path: %d px, batch %d, ch %d; %d warm-up iteration(s)", resolution, batch_size,
              int(cfg.model.ch), int(b.warmup))  # fmt: skip
@@ -176,24 +157,25 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     if native:
         peaks_bf16.append(matmul_peak_flops(device, n, dtype=torch.bfloat16))
 
-    exact_ips = batch_size / statistics.median(exact.seconds)
+    exact_s = statistics.median(exact.seconds)  # seconds per iteration
     if fast is None:
-        fast_ips = exact_ips
+        fast_s = exact_s
     elif fast.too_slow:
-        fast_ips = batch_size / fast.first_s  # an upper bound: its first iteration had not even finished
+        fast_s = fast.first_s  # a lower bound: its first iteration had not even finished
     else:
-        fast_ips = batch_size / statistics.median(fast.seconds)
+        fast_s = statistics.median(fast.seconds)
+    exact_ips, fast_ips = batch_size / exact_s, batch_size / fast_s
     peak, peak_bf16 = max(peaks), (max(peaks_bf16) if peaks_bf16 else None)
     break_even = None  # iterations after which the fast path's slower first iteration (compiling) has paid off
-    if fast is not None and fast.seconds and batch_size / fast_ips < batch_size / exact_ips:
-        saving = batch_size / exact_ips - batch_size / fast_ips
-        break_even = max(0.0, fast.first_s - exact.first_s) / saving
-    achieved_exact, achieved_fast = flops * exact_ips / batch_size, flops * fast_ips / batch_size
+    if fast is not None and fast.seconds and fast_s < exact_s:
+        break_even = max(0.0, fast.first_s - exact.first_s) / (exact_s - fast_s)
+    achieved_exact, achieved_fast = flops / exact_s, flops / fast_s
+    peak_mb_exact = exact.peak_mb if device.type == "cuda" else cpu_rss_mb
     return dict(
         train_images_per_s_exact=exact_ips,
         train_images_per_s_fast=fast_ips,
         fast_speedup=fast_ips / exact_ips,
-        fast_path=choice.describe(device).removeprefix("fast path: "),
+        fast_path=fast_path.removeprefix("fast path: "),
         fast_choice=choice.as_config(),
         fast_same_as_exact=fast is None,
         fast_too_slow=bool(fast and fast.too_slow),
@@ -209,11 +191,11 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
         achieved_flops_ratio_exact=achieved_exact / peak,
         matmul_peak_flops_bf16=peak_bf16,
         achieved_flops_ratio_fast_bf16=achieved_fast / peak_bf16 if peak_bf16 and choice.bf16 else None,
-        peak_memory_mb_exact=exact.peak_mb if device.type == "cuda" else cpu_rss_mb,
-        peak_memory_mb_fast=fast.peak_mb if fast else exact.peak_mb,
+        peak_memory_mb_exact=peak_mb_exact,
+        peak_memory_mb_fast=fast.peak_mb if fast else peak_mb_exact,  # None on a CPU: its peak RSS cannot be reset
         sample_images_per_s=batch_size / statistics.median(sample_s),
         **_loader(cfg, max(exact_ips, fast_ips)),
-        device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu: {_cpu_name()}",
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu: {cpu_info('model name')}",
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
         cpu_native_bf16=cpu_native_bf16(),
         threads=torch.get_num_threads(),

@@ -7,7 +7,6 @@ import contextlib
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,9 +16,9 @@ from torch.nn.utils import parametrize
 KEYS = ("enabled", "bf16", "channels_last", "compile", "isla_impl")
 TRISTATE = (True, False, "auto")
 ISLA_IMPLS = ("auto", "ref", "ext")
-# Where channels_last was measured to win: with bf16 only (on CUDA usually; on an AVX512-BF16 CPU 5.4 -> 5.3 s
-# per 64 px iteration). In float32 it lost: 0.81x on an AVX2 CPU, no gain on AVX-512 (benchmarks/README.md).
-CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # x86 /proc/cpuinfo flags of native bf16
+# Measured costs of emulated bf16 (benchmarks/README.md; an AVX-512 Xeon without AVX512-BF16/AMX, 2 threads).
+EMULATED_BF16 = "a matmul 4.7x and a 64 px training iteration over 5x slower on an AVX-512 CPU without AVX512-BF16"
 
 
 @dataclass(frozen=True)
@@ -60,22 +59,16 @@ class FastPath:
 
 
 def _cpu_flags() -> set[str]:
-    """The feature flags of the first CPU in /proc/cpuinfo (empty where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+    """The feature flags of the first CPU (x86 `flags`, Arm `Features`; empty where unknown)."""
+    from lama.device import cpu_info
+
+    return set(cpu_info("flags", "Features").split())
 
 
 def cpu_native_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16, AMX, or Arm's BF16 extension). oneDNN's own
     check (torch.ops.mkldnn._is_mkldnn_bf16_supported) also says True on plain AVX-512, where bf16 is
-    emulated and a training step measured 20x slower, so it is not used."""
+    emulated (EMULATED_BF16), so it is not used."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     if any(getattr(torch.cpu, name, lambda: False)() for name in probes):
         return True
@@ -129,10 +122,13 @@ def choose_fast_path(fast: Mapping[str, Any] | None, device: torch.device) -> Fa
         if bf16 and not native:
             warnings.warn(
                 f"{why_bf16} asks for bf16 on {where}, which has no native bf16 (AVX512-BF16/AMX, or a GPU of "
-                "compute capability 8.0+): bf16 is emulated there and training runs much slower (20x measured "
-                "on an AVX2 CPU); model.fast.enabled=auto picks only what is native",
+                f"compute capability 8.0+): bf16 is emulated there and training runs much slower ({EMULATED_BF16}); "
+                "model.fast.enabled=auto picks only what is native",
                 stacklevel=2,
             )
+    # channels_last was measured to win with bf16 only (AVX512-BF16 CPU: 5.4 -> 5.3 s per 64 px iteration); in
+    # float32 it did not (10.0 -> 9.9 s there, within the noise; 0.96x on an AVX-512 CPU without bf16; see
+    # benchmarks/README.md).
     if cfg["channels_last"] == "auto" and cfg["enabled"] == "auto":
         channels_last, why_cl = bf16, "with bf16" if bf16 else "only wins with bf16"
     else:

@@ -53,6 +53,7 @@ def test_auto_without_native_bf16_times_the_exact_path_once(capsys, tmp_path):
     assert len(record["seconds_per_iter_exact"]) == 3  # warmup 0: the first iteration is timed too, + rounds x iters
     assert (record["resolution"], record["batch"], record["ch"]) == (64, 2, 4)
     assert record["loader_need_images_per_s"] == pytest.approx(record["train_images_per_s_exact"], rel=1e-3)
+    assert record["peak_memory_mb_fast"] == record["peak_memory_mb_exact"]  # one path, one peak RSS
 
 
 def test_a_chosen_fast_path_is_timed_beside_the_exact_one(capsys, tmp_path):
@@ -103,7 +104,10 @@ def test_random_layouts_are_valid_and_seeded():
     [
         ("resolution=96", "resolution must be one of"),
         ("bench.device=tpu", "bench.device must be auto, cpu, cuda or cuda:N"),
-        ("bench.iters=0", "bench.iters"),
+        ("bench.iters=0", "bench.iters must be a positive integer, got 0"),
+        ("bench.slow_factor=0", "bench.slow_factor must be a number > 0"),
+        ("bench.loader.timed_images=0", "bench.loader.timed_images must be a positive integer"),
+        ("+model.fast.bf17=true", r"unknown model.fast key\(s\) \['bf17'\]"),
         ("bench.loader.workers=2", "bench.loader.workers must be a list"),
         ("model.fast.bf16=maybe", "model.fast.bf16 must be one of"),
     ],
