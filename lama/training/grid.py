@@ -5,12 +5,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 from lama.layout import draw_layout
 from lama.sampling.images import color_masks, to_uint8
+
+COLUMNS = ("layout", "generated", "raw masks", "adapted masks")
+TITLE_HEIGHT = 16  # px of the white strip above the grid that names the columns
 
 
 def sample_grid(
@@ -25,7 +29,8 @@ def sample_grid(
 ) -> torch.Tensor:
     """One row per layout: layout on the real image | generated | raw masks | adapted masks.
     real/fake (B, 3, R, R) in [-1, 1]; masks (B, O, R, R). Tiles are upscaled (nearest) to at least
-    `min_size` px so the class names stay legible. Returns (3, H, W) uint8."""
+    `min_size` px so the class names stay legible; a strip above names the columns (COLUMNS).
+    Returns (3, TITLE_HEIGHT + H, W) uint8."""
     scale = max(1, -(-min_size // real.shape[-1]))
     if scale > 1:
         up = functools.partial(F.interpolate, scale_factor=scale, mode="nearest")
@@ -38,4 +43,16 @@ def sample_grid(
             color_masks(raw_masks[i], labels[i]),
             color_masks(masks[i], labels[i]),
         ]
-    return make_grid(torch.stack(tiles), nrow=4, padding=2, pad_value=255)
+    grid = make_grid(torch.stack(tiles), nrow=len(COLUMNS), padding=2, pad_value=255)
+    return torch.cat([column_titles(grid.shape[-1], real.shape[-1] + 2), grid], dim=1)
+
+
+def column_titles(width: int, column_width: int, titles: Sequence[str] = COLUMNS) -> torch.Tensor:
+    """A white (3, TITLE_HEIGHT, width) uint8 strip with each title centred over its column."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (width, TITLE_HEIGHT), "white")
+    draw = ImageDraw.Draw(strip)
+    for k, title in enumerate(titles):
+        draw.text((2 + k * column_width + column_width / 2, TITLE_HEIGHT / 2), title, fill="black", anchor="mm")
+    return torch.from_numpy(np.asarray(strip).copy()).permute(2, 0, 1)

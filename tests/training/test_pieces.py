@@ -7,7 +7,7 @@ import torch
 
 from lama.layout import object_color
 from lama.sampling.images import color_masks
-from lama.training.grid import sample_grid
+from lama.training.grid import TITLE_HEIGHT, sample_grid
 from lama.training.loggers import wandb_logged_in, wandb_mode
 
 
@@ -30,7 +30,13 @@ def test_sample_grid_has_four_upscaled_tiles_per_layout():
     boxes = torch.tensor([[[0.1, 0.1, 0.5, 0.5]] * 3] * 2)
     grid = sample_grid(torch.zeros(b, 3, r, r), torch.zeros(b, 3, r, r), torch.rand(b, o, r, r),
                        torch.rand(b, o, r, r), labels, boxes, min_size=64)
-    assert grid.dtype == torch.uint8 and grid.shape == (3, 2 + b * 66, 2 + 4 * 66)
+    title = TITLE_HEIGHT
+    assert grid.dtype == torch.uint8 and grid.shape == (3, title + 2 + b * 66, 2 + 4 * 66)
+    strip = grid[:, :title]
+    for k in range(4):  # each column has its title: dark pixels on the white strip above it
+        column = strip[:, :, 2 + k * 66: 2 + (k + 1) * 66]
+        assert (column < 128).any(), f"column {k} has no title"
+    assert (strip[:, :, 0] == 255).all() and (grid[:, title:title + 2] == 255).all()  # white margins
 
 
 def test_wandb_goes_online_only_with_credentials(monkeypatch, tmp_path):
