@@ -86,3 +86,23 @@ def test_progress_bar_counts_iterations_of_the_whole_run_after_a_resume(tmp_path
     (bar,) = bars
     assert (bar.initial, bar.n, bar.total) == (4, 6, 6)
     bar.close()
+
+
+def _csv_rows(run_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(run_dir / "csv" / "metrics.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_resume_true_continues_the_csv_log_instead_of_deleting_it(tmp_path, data_dir, uninterrupted):
+    full = _csv_rows(uninterrupted.parents[1])
+    first = tmp_path / "first"
+    _train(first, data_dir, "trainer.max_iterations=4")
+    _train(first, data_dir)  # the same run directory continues itself, to the end
+    rows = _csv_rows(first)
+    assert [r["step"] for r in rows] == [r["step"] for r in full]  # the rows before the stop are kept, none twice
+    def measured(row):  # all but the timings (perf/*), which differ between any two runs
+        return {k: v for k, v in row.items() if not k.startswith("perf/")}
+
+    assert [measured(r) for r in rows] == [measured(r) for r in full]
