@@ -48,6 +48,22 @@ class GeneratorBlock(nn.Module):
         return h + self.c_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+def generator_inputs(
+    z_obj: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, z_im: torch.Tensor | None, z_dim: int
+) -> torch.Tensor:
+    """Check a generator call's layout and latents (ValueError naming the bad one); returns z_im, drawn
+    from N(0, 1) when None."""
+    check_layout_tensors(labels, boxes)
+    b, o = labels.shape
+    if z_obj.shape != (b, o, z_dim):
+        raise ValueError(f"z_obj must be (B, O, z_dim) = {(b, o, z_dim)}, got {tuple(z_obj.shape)}")
+    if z_im is None:
+        return torch.randn(b, z_dim, device=z_obj.device, dtype=z_obj.dtype)
+    if z_im.shape != (b, z_dim):
+        raise ValueError(f"z_im must be (B, z_dim) = {(b, z_dim)}, got {tuple(z_im.shape)}")
+    return z_im
+
+
 class Generator(nn.Module):
     """The LAMA generator, layout -> image. Call as G(z_obj (B, O, z_dim), boxes (B, O, 4) fractions,
     labels (B, O) int64, z_im (B, z_dim) or None, return_masks=False) -> images (B, 3, R, R) in [-1, 1], or
@@ -112,14 +128,8 @@ class Generator(nn.Module):
         return_masks: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Images (B, 3, R, R) in [-1, 1], or (images, adapted masks, raw masks) with return_masks."""
-        check_layout_tensors(labels, boxes)
-        b, o = labels.shape
-        if z_obj.shape != (b, o, self.z_dim):
-            raise ValueError(f"z_obj must be (B, O, z_dim) = {(b, o, self.z_dim)}, got {tuple(z_obj.shape)}")
-        if z_im is None:
-            z_im = torch.randn(b, self.z_dim, device=z_obj.device, dtype=z_obj.dtype)
-        elif z_im.shape != (b, self.z_dim):
-            raise ValueError(f"z_im must be (B, z_dim) = {(b, self.z_dim)}, got {tuple(z_im.shape)}")
+        z_im = generator_inputs(z_obj, boxes, labels, z_im, self.z_dim)
+        b = labels.shape[0]
 
         emb = self.label_embedding(labels)
         masks, raw = self.mask_regress(

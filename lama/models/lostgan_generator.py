@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lama.layout import check_layout_tensors
 from lama.models.blocks import CONV_SN_EPS, image_head, sn
-from lama.models.generator import GeneratorBlock
+from lama.models.generator import GeneratorBlock, generator_inputs
 from lama.models.lostgan_masks import MASK_CLASSES, MaskNetV2, box_masks, logit_head
 
 EMB_DIM = 180  # label embedding width at both resolutions
@@ -75,14 +74,8 @@ class LostGANGenerator(nn.Module):
         return_masks: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Images (B, 3, R, R) in [-1, 1], or (images, final-stage masks, mask-net masks) with return_masks."""
-        check_layout_tensors(labels, boxes)
+        z_im = generator_inputs(z_obj, boxes, labels, z_im, Z_DIM)
         b, o = labels.shape
-        if z_obj.shape != (b, o, Z_DIM):
-            raise ValueError(f"z_obj must be (B, O, z_dim) = {(b, o, Z_DIM)}, got {tuple(z_obj.shape)}")
-        if z_im is None:
-            z_im = torch.randn(b, Z_DIM, device=z_obj.device, dtype=z_obj.dtype)
-        elif z_im.shape != (b, self.z_dim):
-            raise ValueError(f"z_im must be (B, z_dim) = {(b, self.z_dim)}, got {tuple(z_im.shape)}")
         boxes = boxes.to(z_obj.dtype)
         w = torch.cat([z_obj, self.label_embedding(labels)], dim=-1)  # latent first, then embedding
         learnt = self.mask_regress(w, boxes)
