@@ -171,8 +171,10 @@ def draw_layout(
     Boxes are clipped to the image; one wholly outside it is not drawn."""
     from torchvision.utils import draw_bounding_boxes
 
+    from lama.sampling.images import to_uint8  # imported here: lama.sampling.images imports this module
+
     if image.is_floating_point():
-        image = ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        image = to_uint8(image)
     scale = -(-min_size // max(image.shape[-2:])) if min_size else 1
     if scale > 1:
         image = image.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
