@@ -163,9 +163,8 @@ class LamaGAN(pl.LightningModule):
             torch.manual_seed(seed)
 
     def on_train_start(self) -> None:
-        line = span_line(self.trainer, self.iteration, self.max_iterations)
-        if self.trainer.is_global_zero:
-            print(line)
+        # through the progress bar (rank 0 only): a plain print would land inside the bar's line on a terminal
+        self.print(span_line(self.trainer, self.iteration, self.max_iterations))
         if self._reached_max_iterations():
             self.trainer.should_stop = True  # resumed from a run that already stopped there (epochs: Lightning's own)
 

@@ -88,6 +88,15 @@ def test_progress_bar_counts_iterations_of_the_whole_run_after_a_resume(tmp_path
     bar.close()
 
 
+def test_the_span_line_is_its_own_line_beside_the_progress_bar(tmp_path, data_dir, capsys):
+    _train(tmp_path, data_dir, "trainer.max_iterations=2", "callbacks.progress_bar.refresh_rate=1")
+    out = capsys.readouterr().out
+    line = "training from iteration 0 (epoch 0) to iteration 2 (trainer.max_iterations=2)"
+    before = out.index(line)
+    assert "Epoch 0" in out  # the bar was drawn on this stream
+    assert before == 0 or out[before - 1] in "\r\n", repr(out[max(0, before - 60):before + len(line)])
+
+
 def _csv_rows(run_dir: Path) -> list[dict[str, str]]:
     import csv
 
