@@ -3,6 +3,8 @@ batch by batch, on fixed random batches of the training data's shape."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ import torch
 from torch import nn
 
 from lama.perf.timing import synchronize
+from lama.training.fast import is_compiled
 
 # Lightning announces its accelerator and tips at every Trainer; the benchmark builds dozens of them.
 QUIET_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lama.training.module")
@@ -37,7 +40,9 @@ class StepTimer(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.limit_s is not None:
-            nets: list[nn.Module] = [pl_module.G, pl_module.D]
+            # not inside a torch.compile'd net: a hook calling time.perf_counter breaks its graph at every module
+            # (and removing the hooks later forces a recompile), so the timings would not be the compiled ones
+            nets: list[nn.Module] = [net for net in (pl_module.G, pl_module.D) if not is_compiled(net)]
             self._hooks = [m.register_forward_pre_hook(self._check) for net in nets for m in net.modules()]
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -108,12 +113,15 @@ def train_steps(
     levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The module prints where a training run starts and stops; these are timing runs whose iteration counter
+    # carries over from one Trainer to the next (it would say "nothing to train"), so that line is dropped.
     try:
         trainer = pl.Trainer(
             accelerator=device.type, devices=devices, max_epochs=1, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, callbacks=[timer],
         )  # fmt: skip
-        trainer.fit(module, train_dataloaders=Repeat(batch, steps))
+        with contextlib.redirect_stdout(io.StringIO()):
+            trainer.fit(module, train_dataloaders=Repeat(batch, steps))
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)

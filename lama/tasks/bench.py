@@ -67,6 +67,15 @@ class _Path:
         self.too_slow = False
 
 
+def _first_iteration_limit(choice, exact_first_s: float, slow_factor: float) -> float | None:
+    """Seconds after which the fast path's first iteration is stopped as hopeless (e.g. emulated bf16). None
+    when it compiles: compiling takes minutes by design, and what it costs is the break-even it reports."""
+    if choice.compile:
+        log.info("fast path compiles: its first iteration (compiling) is not stopped by bench.slow_factor")
+        return None
+    return float(slow_factor) * exact_first_s
+
+
 def _warm_up(path: _Path, batch, steps: int, device, limit_s: float | None) -> None:
     from lama.perf.step import PathTooSlow, train_steps
     from lama.perf.timing import peak_memory_mb, reset_peak_memory
@@ -146,8 +155,7 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
         log.info("fast path = exact path on this machine: timed once")
     else:
         fast = _Path("fast", _module(cfg, choice.as_config()))
-        limit = float(b.slow_factor) * exact.first_s
-        _warm_up(fast, batch, int(b.warmup), device, limit)
+        _warm_up(fast, batch, int(b.warmup), device, _first_iteration_limit(choice, exact.first_s, b.slow_factor))
         if not fast.too_slow:
             paths.append(fast)
     _time_rounds(paths, batch, int(b.rounds), int(b.iters), device)

@@ -155,12 +155,17 @@ def apply_fp32_precision(fast: FastPath, device: torch.device) -> None:
     torch.backends.cudnn.conv.fp32_precision = precision
 
 
+def is_compiled(module: nn.Module) -> bool:
+    """Whether nn.Module.compile() has compiled the module's call in place."""
+    return getattr(module, "_compiled_call_impl", None) is not None
+
+
 def prepare_module(module: nn.Module, fast: FastPath) -> nn.Module:
     """Apply the memory-format switch in place (parameters of 4-D convs become NHWC) and torch.compile the
     module's forward in place (nn.Module.compile: state-dict names unchanged, so checkpoints stay plain)."""
     if fast.channels_last:
         module.to(memory_format=torch.channels_last)
-    if fast.compile and getattr(module, "_compiled_call_impl", None) is None:
+    if fast.compile and not is_compiled(module):
         module.compile()
     return module
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from lama.perf.step import PathTooSlow, random_batch, random_layouts, train_steps
+from lama.perf.step import PathTooSlow, StepTimer, random_batch, random_layouts, train_steps
 from lama.tasks import TaskError, run_task
+from lama.tasks.bench import _first_iteration_limit
 from lama.training import LamaGAN
 from lama.training import fast as fastmod
 
@@ -75,7 +76,7 @@ def test_a_path_much_slower_than_exact_is_stopped_and_not_timed(capsys, tmp_path
     assert len(record["seconds_per_iter_exact"]) == 2
 
 
-def test_train_steps_runs_the_modules_own_d_and_g_updates():
+def test_train_steps_runs_the_modules_own_d_and_g_updates(capsys):
     torch.manual_seed(0)
     module = LamaGAN(resolution=64, num_classes=10, ch=4, d_only_iters=-1, fast={"enabled": False})
     batch = random_batch(2, 64, 4, 10)
@@ -86,6 +87,25 @@ def test_train_steps_runs_the_modules_own_d_and_g_updates():
     with pytest.raises(PathTooSlow):
         train_steps(module, batch, 1, torch.device("cpu"), limit_s=0.0)
     assert module.iteration == 2  # stopped before finishing the step
+    assert capsys.readouterr().out == ""  # no "training from / already at iteration ..." line per timing run
+
+
+def test_the_time_limit_stays_out_of_compiled_networks_and_compiling_paths():
+    from lama.training.fast import FastPath, prepare_module
+
+    module = LamaGAN(resolution=64, num_classes=10, ch=4, d_only_iters=-1, fast={"enabled": False})
+    timer = StepTimer(torch.device("cpu"), limit_s=1.0)
+    timer.setup(None, module, "fit")
+    assert len(timer._hooks) == len(list(module.G.modules())) + len(list(module.D.modules()))
+    timer.teardown(None, module, "fit")
+    prepare_module(module.D, FastPath(compile=True))  # compiles lazily, at the first call
+    timer.setup(None, module, "fit")
+    # a hook inside a compiled graph breaks it at every module: only G's modules are checked now
+    assert len(timer._hooks) == len(list(module.G.modules()))
+    timer.teardown(None, module, "fit")
+
+    assert _first_iteration_limit(FastPath(bf16=True), 10.0, 5) == 50.0
+    assert _first_iteration_limit(FastPath(bf16=True, compile=True), 10.0, 5) is None  # compiling takes minutes
 
 
 def test_random_layouts_are_valid_and_seeded():
