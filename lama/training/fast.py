@@ -135,8 +135,8 @@ def choose_fast_path(fast: Mapping[str, Any] | None, device: torch.device) -> Fa
         channels_last = cfg["channels_last"] is not False
         why_cl = "model.fast.channels_last" if cfg["channels_last"] != "auto" else "model.fast.enabled=true"
     tf32 = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
-    # torch.compile only when asked for: its minutes of compilation were not yet measured to pay off anywhere
-    # (task=bench with model.fast.compile=true reports the break-even run length).
+    # torch.compile only when asked for: on a CPU it compiled for 4 minutes to gain 3% (benchmarks/README.md);
+    # on a GPU it is unmeasured (task=bench with model.fast.compile=true reports the break-even run length).
     compile_ = cfg["compile"]
     impl = cfg["isla_impl"]
     if impl == "auto":  # the fused op only where the benchmark showed a gain (lama.ops.isla.AUTO_EXT_DEVICES)
