@@ -31,7 +31,20 @@ def test_infinite_learning_rate_stops_without_a_poisoned_checkpoint(tmp_path, ev
     assert all(p.suffix == ".ckpt" and _finite(p) for p in written), written
 
 
-def test_weights_are_scanned_every_n_iterations_and_before_each_save():
+def test_weights_are_scanned_every_n_iterations(tmp_path, monkeypatch):
+    def poison_ema_after_first_iteration(self, *_):  # G_ema is not in the losses: only the scan can find it
+        if self.iteration == 1:
+            with torch.no_grad():
+                next(self.G_ema.parameters()).view(-1)[0] = float("inf")
+
+    monkeypatch.setattr(LamaGAN, "on_train_batch_end", poison_ema_after_first_iteration)
+    overrides = [*tiny_overrides(tmp_path / "data", batches=4), "model.ema.enabled=true", "+model.check_weights_every=3",
+                 "callbacks.checkpoint.every_n_iterations=0", "callbacks.sample_grid.every_n_iterations=0"]  # fmt: skip
+    with pytest.raises(TaskError, match=r"non-finite values in 1 tensors \(G_ema\..*\) after iteration 3 "):
+        train(compose_cfg(overrides, tmp_path / "run"))
+
+
+def test_weights_are_scanned_before_each_save():
     torch.manual_seed(0)
     module = LamaGAN(resolution=64, num_classes=10, ch=4, check_weights_every=5)
     module._check_weights("after")  # finite: nothing happens
