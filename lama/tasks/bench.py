@@ -11,13 +11,16 @@ import logging
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lama.tasks import TaskError, task_device
+
+if TYPE_CHECKING:
+    from lama.training.fast import FastPath
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ class _Path:
         self.too_slow = False
 
 
-def _first_iteration_limit(choice, exact_first_s: float, slow_factor: float) -> float | None:
+def _first_iteration_limit(choice: FastPath, exact_first_s: float, slow_factor: float) -> float | None:
     """Seconds after which the fast path's first iteration is stopped as hopeless (e.g. emulated bf16). None
     when it compiles: compiling takes minutes by design, and what it costs is the break-even it reports."""
     if choice.compile:

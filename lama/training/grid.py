@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import make_grid
 
 from lama.layout import draw_layout
@@ -55,4 +55,4 @@ def column_titles(width: int, column_width: int, titles: Sequence[str] = COLUMNS
     draw = ImageDraw.Draw(strip)
     for k, title in enumerate(titles):
         draw.text((2 + k * column_width + column_width / 2, TITLE_HEIGHT / 2), title, fill="black", anchor="mm")
-    return torch.from_numpy(np.asarray(strip).copy()).permute(2, 0, 1)
+    return pil_to_tensor(strip)

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 
 from lama.training import LamaGAN
 from lama.training import fast as fastmod
-from lama.training.fast import FastPath, apply_fp32_precision, choose_fast_path, cpu_native_bf16
+from lama.training.fast import FastPath, apply_fp32_precision, choose_fast_path, cpu_native_bf16, is_compiled
 from tests.training.conftest import CONFIGS, compose_cfg, tiny_batch
 from tests.training.test_module import NUM_CLASSES, fit, tiny_module
 
@@ -215,7 +215,7 @@ def test_compile_is_off_unless_asked_and_keeps_state_dict_names():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
     keys = list(net.state_dict())
     prepare_module(net, FastPath(compile=True))
-    assert list(net.state_dict()) == keys and net._compiled_call_impl is not None
+    assert list(net.state_dict()) == keys and is_compiled(net)
     with pytest.raises(ValueError, match="model.fast.compile='auto'; choose true or false"):
         tiny_module(fast={"compile": "auto"})
 
