@@ -18,13 +18,15 @@ FORMAT = "lama-generator-v1"
 LIGHTNING_KEY = "lama_generator"
 # build_generator arguments recorded per architecture (records written before `arch` existed are LAMA's)
 HPARAM_KEYS = {
-    "lama": ("arch", "resolution", "num_classes", "ch", "z_dim", "lama"),
+    "lama": ("arch", "resolution", "num_classes", "ch", "z_dim", "lama", "mask_ch"),
     "lostgan_v2": ("arch", "resolution", "num_classes", "ch", "z_dim"),
 }
+# keys added after records were first written, with the value those older records were built with
+HPARAM_DEFAULTS = {"lama": {"mask_ch": 128}}
 # Sane ranges of the hparams, checked before anything is built: a tampered record must not make
 # build_generator allocate tens of GB (ch=4096) or fail deep inside (resolution=100).
 RESOLUTIONS = (64, 128, 256)
-HPARAM_LIMITS = {"num_classes": (1, 100_000), "ch": (1, 1024), "z_dim": (1, 4096)}
+HPARAM_LIMITS = {"num_classes": (1, 100_000), "ch": (1, 1024), "z_dim": (1, 4096), "mask_ch": (1, 1024)}
 
 
 class CheckpointError(ValueError):
@@ -35,9 +37,10 @@ def generator_record(
     state_dict: dict[str, torch.Tensor], hparams: dict[str, Any], class_names: list[str] | None = None
 ) -> dict[str, Any]:
     """Build the record for a generator's state dict and its build_generator arguments."""
-    hparams = {"arch": "lama", **hparams}
-    if hparams["arch"] not in HPARAM_KEYS:
-        raise CheckpointError(f"generator arch must be one of {sorted(HPARAM_KEYS)}, got {hparams['arch']!r}")
+    arch = hparams.get("arch", "lama")
+    if arch not in HPARAM_KEYS:
+        raise CheckpointError(f"generator arch must be one of {sorted(HPARAM_KEYS)}, got {arch!r}")
+    hparams = {"arch": arch, **HPARAM_DEFAULTS.get(arch, {}), **hparams}
     keys = HPARAM_KEYS[hparams["arch"]]
     missing = [k for k in keys if k not in hparams]
     if missing:
@@ -96,6 +99,7 @@ def check_hparams(hparams: Any, where: str) -> dict[str, Any]:
     arch = hparams.get("arch", "lama")
     if arch not in HPARAM_KEYS:
         raise CheckpointError(f"{where}: hparams arch={arch!r} is not one of {sorted(HPARAM_KEYS)}")
+    hparams = {**HPARAM_DEFAULTS.get(arch, {}), **hparams}
     keys = [k for k in HPARAM_KEYS[arch] if k != "arch"]
     missing = [k for k in keys if k not in hparams]
     if missing:

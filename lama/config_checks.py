@@ -103,6 +103,7 @@ CHECKS: dict[str, Callable[[object], str | None]] = {
     "model.arch": choice("lama", "lostgan_v2"),
     "model.ch": positive_int,
     "model.z_dim": positive_int,
+    "model.mask_ch": positive_int,
     "model.lama": boolean,
     "model.lambda_obj": non_negative_number,
     "model.lambda_img": non_negative_number,

@@ -9,7 +9,7 @@ from torch import nn
 from lama.layout import check_layout_tensors
 from lama.models.arch import check_arch
 from lama.models.blocks import CONV_SN_EPS, LRELU_SLOPE, NoiseInjection, image_head, lrelu, sn
-from lama.models.masks import MaskNet
+from lama.models.masks import MASK_CH, MaskNet
 from lama.models.norm import ISLANorm, SpatialAdaptiveNorm
 
 # resolution -> (label embedding size, channel multipliers of ch from the fc output through every block)
@@ -79,6 +79,7 @@ class Generator(nn.Module):
         z_dim: int = 128,
         lama: bool = True,
         noise: bool = True,
+        mask_ch: int = MASK_CH,
     ) -> None:
         super().__init__()
         if resolution not in ARCH:
@@ -104,7 +105,7 @@ class Generator(nn.Module):
         self.fc = sn(nn.Linear(z_dim, mults[0] * ch * 4 * 4))
         self.res = nn.ModuleList(GeneratorBlock(a * ch, b * ch, num_w) for a, b in zip(mults[:-1], mults[1:]))
         self.final = image_head(ch, nn.LeakyReLU(LRELU_SLOPE))
-        self.mask_regress = MaskNet(num_w + 2, resolution, lama=lama)
+        self.mask_regress = MaskNet(num_w + 2, resolution, lama=lama, channels=mask_ch)
         self.noise_enabled = noise
 
     @property
@@ -152,12 +153,14 @@ def build_generator(
     lama: bool = True,
     noise: bool = True,
     arch: str = "lama",
+    mask_ch: int = MASK_CH,
 ) -> nn.Module:
     """The LAMA generator for 64, 128 or 256 px (`lama=False` drops the mask adaption, the ablation;
-    `noise=False` switches noise injection off, also settable later via `G.noise_enabled`), or with
+    `noise=False` switches noise injection off, also settable later via `G.noise_enabled`; `mask_ch` is the
+    mask network's width, the authors' 128 by default), or with
     arch="lostgan_v2" the LostGAN-V2 generator for 128 or 256 px (it has neither option)."""
     if check_arch(arch) == "lostgan_v2":
         from lama.models.lostgan_generator import LostGANGenerator
 
         return LostGANGenerator(int(resolution), int(num_classes), int(ch), int(z_dim))
-    return Generator(int(resolution), int(num_classes), int(ch), int(z_dim), bool(lama), bool(noise))
+    return Generator(int(resolution), int(num_classes), int(ch), int(z_dim), bool(lama), bool(noise), int(mask_ch))

@@ -9,7 +9,7 @@ from torch import nn
 
 from lama.models.blocks import LRELU_SLOPE, GatedConvBlock, sn
 
-MASK_CH = 128  # channels of the mask network, independent of the generator width
+MASK_CH = 128  # the authors' channels of the mask network, independent of the generator width
 MASK_SIZE = 32  # side of the per-object mask before pasting
 ADAPT_SIZE = 64  # side at which the LAMA adapter compares objects
 
@@ -69,24 +69,25 @@ class LamaAdapter(nn.Module):
 
 class MaskNet(nn.Module):
     """Object masks from (label embedding, latent, box w/h) features: (B, O, F) -> (B, O, R, R) twice,
-    the adapted masks (in [0, 2]) and the raw pasted ones (in [0, 1])."""
+    the adapted masks (in [0, 2]) and the raw pasted ones (in [0, 1]). `channels` is its width (the
+    authors' 128; at width 8 the mask net is most of the generator's cost, so small runs may narrow it)."""
 
-    def __init__(self, in_features: int, resolution: int, lama: bool = True) -> None:
+    def __init__(self, in_features: int, resolution: int, lama: bool = True, channels: int = MASK_CH) -> None:
         super().__init__()
-        self.resolution = resolution
-        self.fc = sn(nn.Linear(in_features, MASK_CH * 4 * 4))
-        self.conv1 = GatedConvBlock(nn.BatchNorm2d(MASK_CH), MASK_CH)
-        self.conv2 = GatedConvBlock(nn.BatchNorm2d(MASK_CH), MASK_CH)
-        self.conv3 = GatedConvBlock(nn.BatchNorm2d(MASK_CH), MASK_CH)
+        self.resolution, self.channels = resolution, channels
+        self.fc = sn(nn.Linear(in_features, channels * 4 * 4))
+        self.conv1 = GatedConvBlock(nn.BatchNorm2d(channels), channels)
+        self.conv2 = GatedConvBlock(nn.BatchNorm2d(channels), channels)
+        self.conv3 = GatedConvBlock(nn.BatchNorm2d(channels), channels)
         self.final = nn.Sequential(
-            nn.BatchNorm2d(MASK_CH), nn.LeakyReLU(LRELU_SLOPE), sn(nn.Conv2d(MASK_CH, 1, 1)), nn.Sigmoid()
+            nn.BatchNorm2d(channels), nn.LeakyReLU(LRELU_SLOPE), sn(nn.Conv2d(channels, 1, 1)), nn.Sigmoid()
         )
         self.adapter = LamaAdapter(in_features) if lama else None
 
     def forward(self, features: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """features (B, O, F); boxes (B, O, 4) fractions -> (adapted masks, raw masks), each (B, O, R, R)."""
         b, o = features.shape[:2]
-        x = self.fc(features.reshape(b * o, -1)).view(b * o, MASK_CH, 4, 4)
+        x = self.fc(features.reshape(b * o, -1)).view(b * o, self.channels, 4, 4)
         for block in (self.conv1, self.conv2, self.conv3):
             x = F.interpolate(block(x), scale_factor=2, mode="bilinear", align_corners=False)
         shapes = self.final(x).view(b, o, MASK_SIZE, MASK_SIZE)

@@ -1,6 +1,8 @@
 """MaskMetrics: a Lightning callback that logs mask IoU (adapted / raw / filled boxes, things / stuff,
 whole image / thing-box overlaps) and, less often, CAS on a fixed slice of the validation layouts every N
-GAN iterations, so the curves land in every logger (CSV, TensorBoard, W&B) under `val/`."""
+GAN iterations, so the curves land in every logger (CSV, TensorBoard, W&B) under `val/`, and in
+trainer.callback_metrics, where a sweep's `optimized_metric` reads them (hparams_search=optuna_masks
+maximises `val/mask_iou_things_gain`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,20 @@ from lama.metrics.cas import CAS_CROP, classification_accuracy_score
 from lama.metrics.images import MappedImages, ObjectCrops, object_entries, to_uint8
 from lama.metrics.mask_iou import MaskIoU
 from lama.sampling import sample_layouts
+
+
+GAINS = ("things", "things_overlap")  # the groups whose gain over the filled-box floor is logged
+
+
+def with_gains(values: dict[str, float]) -> dict[str, float]:
+    """values plus mask_iou_<group>_gain = adapted minus filled-box IoU (what the masks learnt beyond
+    drawing the boxes; > 0 means better than the floor) for the groups in GAINS that were measured."""
+    out = dict(values)
+    for group in GAINS:
+        adapted, box = values.get(f"mask_iou_{group}"), values.get(f"mask_iou_{group}_box")
+        if adapted is not None and box is not None:
+            out[f"mask_iou_{group}_gain"] = adapted - box
+    return out
 
 
 class MaskMetrics(pl.Callback):
@@ -39,7 +55,8 @@ class MaskMetrics(pl.Callback):
             return
         self.last_iteration = it
         with_cas = self.cas_every > 0 and it % self.cas_every == 0
-        metrics = {f"val/{k}": v for k, v in self.compute(trainer, pl_module, with_cas).items()}
+        metrics = {f"val/{k}": v for k, v in with_gains(self.compute(trainer, pl_module, with_cas)).items()}
+        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
         metrics["train/iteration"] = float(it)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)

@@ -83,6 +83,7 @@ class LamaGAN(pl.LightningModule):
         lambda_vgg: float = 0.0,
         vgg_weights: str | None = None,
         check_weights_every: int = 10,
+        mask_ch: int = 128,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"], logger=False)
@@ -93,7 +94,7 @@ class LamaGAN(pl.LightningModule):
             "num_classes": int(num_classes),
             "ch": int(ch),
             "z_dim": int(z_dim),
-            **({"lama": bool(lama)} if arch == "lama" else {}),
+            **({"lama": bool(lama), "mask_ch": int(mask_ch)} if arch == "lama" else {}),
         }
         self.G = init_weights(build_generator(**self.generator_hparams))
         self.D = init_discriminator(build_discriminator(int(resolution), int(num_classes), int(ch), arch))

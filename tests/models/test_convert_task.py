@@ -41,7 +41,7 @@ def test_converted_checkpoint_reproduces_authors_outputs(fixture64, tmp_path, wr
     assert str(dst) in capsys.readouterr().out
     G, record = load_generator(dst, resolution=64)
     assert record["hparams"] == {
-        "arch": "lama", "resolution": 64, "num_classes": 184, "ch": 8, "z_dim": 128, "lama": True
+        "arch": "lama", "resolution": 64, "num_classes": 184, "ch": 8, "z_dim": 128, "lama": True, "mask_ch": 128
     }
     inp, out = fixture64["inputs"], fixture64["outputs"]
     with torch.no_grad():

@@ -93,7 +93,24 @@ def test_checkpoint_round_trip(G, tmp_path):
     with torch.no_grad():
         assert torch.equal(G(z, boxes, labels, z_im=z_im), loaded(z, boxes, labels, z_im=z_im))
     G.noise_enabled = True
-    assert record["hparams"] == {"arch": "lama", **hparams}  # hparams without arch are LAMA's
+    # hparams without arch are LAMA's, and without mask_ch the authors' 128-channel mask net
+    assert record["hparams"] == {"arch": "lama", "mask_ch": 128, **hparams}
+
+
+def test_narrow_mask_net_round_trip(tmp_path):
+    """model.mask_ch builds a narrower mask network, recorded so that sampling rebuilds the same one."""
+    torch.manual_seed(0)
+    hparams = {"resolution": 64, "num_classes": 10, "ch": 4, "z_dim": Z, "lama": True, "mask_ch": 16}
+    G = build_generator(**hparams).eval()
+    assert G.mask_regress.fc.weight.shape[0] == 16 * 4 * 4
+    assert G.mask_regress.conv1.conv[2].weight.shape == (16, 16, 3, 3)
+    loaded, record = load_generator(save_generator(tmp_path / "g.pt", G, hparams))
+    assert record["hparams"]["mask_ch"] == 16
+    labels, boxes = layout()
+    z, z_im = torch.randn(2, 3, Z), torch.randn(2, Z)
+    G.noise_enabled = loaded.noise_enabled = False
+    with torch.no_grad():
+        assert torch.equal(G(z, boxes, labels, z_im=z_im), loaded(z, boxes, labels, z_im=z_im))
 
 
 @pytest.mark.parametrize(

@@ -34,3 +34,15 @@ def test_mask_metrics_are_logged_at_fixed_iterations(synthetic_dir, tmp_path):
 def test_mask_metrics_name_the_missing_masks(synthetic_dir, tmp_path):
     with pytest.raises(ValueError, match="data.return_masks=true"):
         _tiny_study(synthetic_dir, tmp_path, "data.return_masks=false")
+
+
+def test_gain_over_the_floor_is_logged_and_is_what_a_mask_sweep_optimises(synthetic_dir, tmp_path):
+    """val/mask_iou_things_gain = things IoU minus the filled boxes', in the CSV and as the value a sweep
+    with optimized_metric=val/mask_iou_things_gain gets back (the last logged one)."""
+    value = _tiny_study(synthetic_dir, tmp_path, "+optimized_metric=val/mask_iou_things_gain")
+    rows = [r for r in csv.DictReader((tmp_path / "csv" / "metrics.csv").open()) if r.get("val/mask_iou")]
+    for r in rows:
+        gain = float(r["val/mask_iou_things"]) - float(r["val/mask_iou_things_box"])
+        assert float(r["val/mask_iou_things_gain"]) == pytest.approx(gain, abs=1e-6)
+    assert isinstance(value, float)
+    assert value == pytest.approx(float(rows[-1]["val/mask_iou_things_gain"]), abs=1e-6)
