@@ -14,7 +14,6 @@ from lama.metrics.images import MappedImages, ObjectCrops, object_entries, to_ui
 from lama.metrics.mask_iou import MaskIoU
 from lama.sampling import sample_layouts
 
-
 GAINS = ("things", "things_overlap")  # the groups whose gain over the filled-box floor is logged
 
 
