@@ -1,6 +1,10 @@
 """`task=compare sweep=DIR`: one table and one figure for a sweep. DIR is a Hydra multirun directory (or any
 folder of run directories), or a list of run directories; each run's overrides (.hydra/overrides.yaml),
-results.json and logged curves (csv/metrics.csv) -> DIR/comparison.md and DIR/comparison.png."""
+results.json and logged curves (csv/metrics.csv) -> DIR/comparison.md and DIR/comparison.png: the headline
+mask-IoU curves (adapted, raw, floor; mean ± std over seeds per setting) when the runs logged them, with every
+other series in DIR/comparison_all.png. For two settings with shared seeds the table leads with the paired
+difference per seed and its 95% interval. Run folders copied elsewhere (with .hydra/overrides.yaml, results.json
+and metrics.csv, as benchmarks/ablation/runs/ keeps them) read the same as a multirun."""
 
 from __future__ import annotations
 
@@ -128,11 +132,8 @@ def job_table(jobs: Sequence[Job], keys: list[str], metrics: list[str]) -> str:
 
 def seed_table(jobs: Sequence[Job], keys: list[str], metrics: list[str]) -> str:
     """One row per setting of the differing overrides other than seed: mean ± std (sample, n-1) over seeds."""
-    groups: dict[tuple, list[Job]] = {}
-    for j in jobs:
-        groups.setdefault(tuple(j.overrides.get(k, "") for k in keys), []).append(j)
     rows = []
-    for setting, members in groups.items():
+    for setting, members in settings(jobs, keys).items():
         cells = []
         for m in metrics:
             vals = [j.metrics()[m] for j in members if m in j.metrics()]
@@ -143,14 +144,84 @@ def seed_table(jobs: Sequence[Job], keys: list[str], metrics: list[str]) -> str:
     return _table([*keys, "seeds", *metrics], rows)
 
 
-def plot_curves(jobs: Sequence[Job], keys: list[str], path: Path) -> None:
-    """Each logged metric against iterations, one line per job (labelled by its differing overrides)."""
+HEADLINE = (("mask_iou", "all objects"), ("mask_iou_things", "things"),
+            ("mask_iou_things_overlap", "things inside thing-box overlaps"), ("mask_iou_stuff", "stuff"))
+SOURCE_STYLES = (("", "adapted", "-"), ("_raw", "raw", "--"))  # the floor (_box) is drawn once, dotted
+
+
+def _label(jobs: Sequence[Job], keys: list[str]) -> str:
+    return " ".join(f"{k}={jobs[0].overrides.get(k, '')}" for k in keys) or jobs[0].path.name
+
+
+def settings(jobs: Sequence[Job], keys: list[str]) -> dict[tuple, list[Job]]:
+    """Jobs grouped by their values of `keys` (the differing overrides other than seed), in first-seen order."""
+    groups: dict[tuple, list[Job]] = {}
+    for j in jobs:
+        groups.setdefault(tuple(j.overrides.get(k, "") for k in keys), []).append(j)
+    return groups
+
+
+def seed_band(members: Sequence[Job], curve: str) -> tuple[list[float], list[float], list[float]] | None:
+    """(iterations, mean, std) of `curve` over the jobs, at the iterations every job logged (None if none)."""
+    series = [dict(j.curves.get(curve, [])) for j in members]
+    common = sorted(set.intersection(*(set(s) for s in series))) if series else []
+    if not common:
+        return None
+    means, stds = [], []
+    for x in common:
+        vals = [s[x] for s in series]
+        mean = sum(vals) / len(vals)
+        means.append(mean)
+        stds.append(math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0)
+    return common, means, stds
+
+
+def plot_headline(jobs: Sequence[Job], keys: list[str], path: Path) -> bool:
+    """The answer first: per headline mask-IoU metric, adapted (solid) and raw (dashed) masks over iterations,
+    one colour per setting, mean with a ±std band over its seeds, and the filled-box floor (dotted).
+    Returns False (writing nothing) when no run logged val/mask_iou curves."""
+    if not any(f"val/{HEADLINE[0][0]}" in j.curves for j in jobs):
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted({k for j in jobs for k in j.curves}, key=lambda k: (not k.startswith("val/"), k))
+    groups = settings(jobs, keys)
+    fig, axes = plt.subplots(1, len(HEADLINE), figsize=(4.2 * len(HEADLINE), 3.4), squeeze=False)
+    for ax, (metric, title) in zip(axes.flat, HEADLINE):
+        for colour, members in enumerate(groups.values()):
+            for suffix, source, style in SOURCE_STYLES:
+                band = seed_band(members, f"val/{metric}{suffix}")
+                if band is None:
+                    continue
+                xs, mean, std = band
+                ax.plot(xs, mean, style, color=f"C{colour}", label=f"{_label(members, keys)} {source} (n={len(members)})")
+                ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                                color=f"C{colour}", alpha=0.15 if suffix == "" else 0.07)
+        floor = seed_band(jobs, f"val/{metric}_box")
+        if floor is not None:
+            ax.plot(floor[0], floor[1], ":", color="black", label="filled boxes (floor)")
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(labelsize=8)
+    axes.flat[0].set_ylabel("mask IoU")
+    axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("iteration")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def plot_curves(jobs: Sequence[Job], keys: list[str], path: Path, skip: Sequence[str] = ()) -> None:
+    """Each logged metric (except those in skip) against iterations, one line per job (labelled by its
+    differing overrides)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({k for j in jobs for k in j.curves if k not in skip}, key=lambda k: (not k.startswith("val/"), k))
     cols = min(4, max(1, len(names)))
     rows = max(1, math.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
@@ -172,20 +243,81 @@ def plot_curves(jobs: Sequence[Job], keys: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def headline_curves() -> list[str]:
+    """The val/ curves the headline figure draws (adapted, raw and floor of each HEADLINE metric)."""
+    return [f"val/{m}{s}" for m, _ in HEADLINE for s in ("", "_raw", "_box")]
+
+
+def t_quantile_975(dof: int) -> float:
+    """The 97.5% quantile of Student's t with `dof` degrees of freedom (two-sided 95% interval)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, dof))
+
+
+def paired_table(jobs: Sequence[Job], key: str) -> str | None:
+    """For a study of two settings of `key` with shared seeds: per headline metric (results.json), each
+    arm's mean ± std, the floor, and the per-seed paired difference (first arm minus second, same seed)
+    with its mean and 95% t-interval. None unless there are exactly two settings and >= 2 shared seeds."""
+    values = sorted({j.overrides.get(key, "") for j in jobs}, key=lambda v: (v != "true", v))
+    if len(values) != 2:
+        return None
+    arms = [{j.overrides.get("seed", ""): j.metrics() for j in jobs if j.overrides.get(key, "") == v} for v in values]
+    seeds = sorted(set(arms[0]) & set(arms[1]), key=lambda s: (len(s), s))
+    if len(seeds) < 2:
+        return None
+    a_name, b_name = (f"{key}={v}" for v in values)
+    rows = []
+    for metric in [m for m, _ in HEADLINE] + [f"{m}_raw" for m, _ in HEADLINE]:
+        if not all(metric in arm[s] for arm in arms for s in seeds):
+            continue
+        diffs = [arms[0][s][metric] - arms[1][s][metric] for s in seeds]
+        n = len(diffs)
+        mean = sum(diffs) / n
+        sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+        half = t_quantile_975(n - 1) * sd / math.sqrt(n)
+        floor = metric.removesuffix("_raw") + "_box"
+        floors = [arm[s][floor] for arm in arms for s in seeds if floor in arm[s]]
+        cells = [_mean_std([arm[s][metric] for s in seeds]) for arm in arms]
+        rows.append([metric, str(n), *cells, _fmt(sum(floors) / len(floors)) if floors else "",
+                     f"{mean:+.4f}", f"[{mean - half:+.4f}, {mean + half:+.4f}]",
+                     " ".join(f"{d:+.3f}" for d in diffs)])
+    if not rows:
+        return None
+    header = ["metric", "seeds", a_name, b_name, "floor (filled boxes)", f"paired diff ({a_name} minus {b_name})",
+              "95% interval", "per seed (" + ", ".join(seeds) + ")"]
+    return _table(header, rows)
+
+
+def _mean_std(vals: Sequence[float]) -> str:
+    mean = sum(vals) / len(vals)
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return f"{mean:.4f} ± {std:.4f}"
+
+
 def compare(paths: Sequence[str | Path], out_dir: Path) -> str:
     """Write comparison.md and comparison.png for the runs under paths into out_dir; returns the Markdown."""
     jobs = [Job(r, read_overrides(r), read_results(r), read_curves(r)) for r in find_runs(paths)]
     keys = differing(jobs)
     metrics = list(dict.fromkeys(m for j in jobs for m in j.metrics()))
     parts = [f"# Comparison of {len(jobs)} runs", "", job_table(jobs, keys, metrics)]
+    others = [k for k in keys if k != "seed"]
     if "seed" in keys:
-        parts += ["", "## Mean ± std over seeds", "", seed_table(jobs, [k for k in keys if k != "seed"], metrics)]
+        paired = paired_table(jobs, others[0]) if len(others) == 1 else None
+        if paired is not None:
+            parts = [f"# Comparison of {len(jobs)} runs", "", "## Paired difference over seeds (results.json, mask IoU by "
+                     "ownership)", "", paired, "", "## Every run", "", job_table(jobs, keys, metrics)]
+        parts += ["", "## Mean ± std over seeds", "", seed_table(jobs, others, metrics)]
     parts += ["", "Runs: " + ", ".join(f"`{j.path}`" for j in jobs),
               "", "`X (last)`: the last logged value of curve X; the other metrics come from results.json.", ""]
     text = "\n".join(parts)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "comparison.md").write_text(text)
-    plot_curves(jobs, keys, out_dir / "comparison.png")
+    others = [k for k in keys if k != "seed"]
+    if plot_headline(jobs, others, out_dir / "comparison.png"):
+        plot_curves(jobs, keys, out_dir / "comparison_all.png", skip=headline_curves())
+    else:
+        plot_curves(jobs, keys, out_dir / "comparison.png")
     return text
 
 
