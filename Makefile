@@ -13,7 +13,7 @@ PIP_INDEX := $(if $(filter 1,$(CPU)),--extra-index-url $(TORCH_CPU_INDEX))
 # Extra overrides for run.py/pytest, e.g. make demo ARGS="trainer.max_epochs=2 seed=1".
 ARGS ?=
 
-.PHONY: help install test test-full demo bench lint format clean
+.PHONY: help install test test-full demo bench bench-demo lint format clean
 
 help: ## List the targets (ARGS="..." passes overrides to demo, bench and test; CPU=1 installs CPU-only PyTorch)
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; fi; \
@@ -38,6 +38,9 @@ demo: install ## Train a small LAMA on the built-in synthetic dataset, then samp
 
 bench: install ## Benchmark training, sampling and data loading (prints one JSON line)
 	$(BIN)/python run.py task=bench $(ARGS)
+
+bench-demo: install ## Time make demo from nothing and check that its masks beat the filled boxes by 0.05 (one JSON line)
+	$(BIN)/python benchmarks/demo_check.py $(ARGS)
 
 lint: install ## ruff check (the gate CI and reviewers use)
 	$(BIN)/ruff check .
