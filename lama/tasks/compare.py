@@ -149,8 +149,17 @@ HEADLINE = (("mask_iou", "all objects"), ("mask_iou_things", "things"),
 SOURCE_STYLES = (("", "adapted", "-"), ("_raw", "raw", "--"))  # the floor (_box) is drawn once, dotted
 
 
+def _short(value: str) -> str:
+    """An override value for a legend: numbers to 3 significant digits, anything else as it is."""
+    try:
+        return f"{float(value):.3g}" if any(c.isdigit() for c in value) else value
+    except ValueError:
+        return value
+
+
 def _label(jobs: Sequence[Job], keys: list[str]) -> str:
-    return " ".join(f"{k}={jobs[0].overrides.get(k, '')}" for k in keys) or jobs[0].path.name
+    """A setting's legend label: its differing overrides, without the `model.` prefix, values shortened."""
+    return " ".join(f"{k.removeprefix('model.')}={_short(jobs[0].overrides.get(k, ''))}" for k in keys) or jobs[0].path.name
 
 
 def settings(jobs: Sequence[Job], keys: list[str]) -> dict[tuple, list[Job]]:
@@ -188,6 +197,7 @@ def plot_headline(jobs: Sequence[Job], keys: list[str], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     groups = settings(jobs, keys)
+    sweep = len(groups) > 2  # many settings: legend by job name (comparison.md maps it to the overrides)
     fig, axes = plt.subplots(1, len(HEADLINE), figsize=(4.2 * len(HEADLINE), 3.4), squeeze=False)
     for ax, (metric, title) in zip(axes.flat, HEADLINE):
         for colour, members in enumerate(groups.values()):
@@ -196,18 +206,26 @@ def plot_headline(jobs: Sequence[Job], keys: list[str], path: Path) -> bool:
                 if band is None:
                     continue
                 xs, mean, std = band
-                ax.plot(xs, mean, style, color=f"C{colour}", label=f"{_label(members, keys)} {source} (n={len(members)})")
+                name = "job " + ",".join(j.path.name for j in members) if sweep else _label(members, keys)
+                ax.plot(xs, mean, style, color=f"C{colour % 10}", label=f"{name} {source} (n={len(members)})")
                 ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                                color=f"C{colour}", alpha=0.15 if suffix == "" else 0.07)
+                                color=f"C{colour % 10}", alpha=0.15 if suffix == "" else 0.07)
         floor = seed_band(jobs, f"val/{metric}_box")
         if floor is not None:
             ax.plot(floor[0], floor[1], ":", color="black", label="filled boxes (floor)")
         ax.set_title(title, fontsize=10)
         ax.tick_params(labelsize=8)
     axes.flat[0].set_ylabel("mask IoU")
-    axes.flat[0].legend(fontsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.supxlabel("iteration")
     fig.tight_layout()
+    if not sweep:
+        axes.flat[0].legend(fontsize=7)
+    else:  # one legend under the panels, so the curves stay readable
+        rows = math.ceil(len(labels) / 4)
+        fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.17 * rows)
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+        fig.subplots_adjust(bottom=(0.17 * rows + 0.5) / fig.get_figheight())
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
