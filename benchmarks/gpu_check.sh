@@ -72,8 +72,8 @@ print("ISLA extension built with CUDA kernels")'
 step cuda_tests 90 "$PY" -m pytest tests/ops -q -x -p no:cacheprovider -k "cuda or opcheck or reference"
 
 # 2. The benchmark: LamaGAN's own step at 128 px, batch 32, exact (float32, TF32 off) and fast (model.fast auto).
-step bench 150 "$PY" run.py task=bench resolution=128 bench.batch=32 bench.device=cuda bench.warmup=3 \
-	bench.rounds=3 bench.iters=5 bench.sample_iters=10 bench.matmul_size=8192 bench.loader.images=256 \
+step bench 150 "$PY" run.py task=bench resolution=128 bench.batch=32 bench.device=cuda bench.warmup=10 \
+	bench.time_s=30 bench.iters=5 bench.sample_iters=10 bench.matmul_size=8192 bench.loader.images=256 \
 	bench.loader.timed_images=2048 bench.loader.batch=20 'bench.loader.workers=[0,4]' "paths.output_dir=$WORK/outputs"
 
 # 3. 200 iterations of a synthetic 128 px run on one GPU (20 images per step; 31 of them D-only).
@@ -95,7 +95,7 @@ fi
 # run length after which it pays (fast_break_even_iters). Whatever time is left; running out is not a failure.
 OPTIONAL=1
 step bench_compile 240 "$PY" run.py task=bench resolution=128 bench.batch=32 bench.device=cuda model.fast.compile=true \
-	bench.warmup=2 bench.rounds=3 bench.iters=5 bench.sample_iters=1 bench.matmul_size=4096 bench.loader.images=4 \
+	bench.warmup=2 bench.time_s=15 bench.iters=5 bench.sample_iters=1 bench.matmul_size=4096 bench.loader.images=4 \
 	bench.loader.timed_images=8 'bench.loader.workers=[0]' "paths.output_dir=$WORK/outputs"
 OPTIONAL=0
 

@@ -146,7 +146,10 @@ CHECKS: dict[str, Callable[[object], str | None]] = {
     "bench.objects": positive_int,
     "bench.threads": non_negative_int,  # 0: torch's default
     "bench.warmup": non_negative_int,
+    "bench.warmup_tol": positive_number,
+    "bench.time_s": non_negative_number,
     "bench.rounds": positive_int,
+    "bench.max_rounds": positive_int,
     "bench.iters": positive_int,
     "bench.slow_factor": positive_number,
     "bench.sample_iters": positive_int,

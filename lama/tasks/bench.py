@@ -1,8 +1,11 @@
 """`task=bench`: LamaGAN's own training step (built from cfg.model at ${resolution}: networks, optimisers,
 parameter groups, init, losses; one D and one G update per batch) timed on the exact path and on the fast
-path model.fast chooses for the device; FLOPs per iteration and achieved FLOP/s against matmul peaks
-measured in the same run, peak memory, sampling images/s, and data-loader images/s (JPEG decode vs the
-uint8 cache, with and without workers) next to what the training step consumes. Last stdout line: JSON."""
+path model.fast chooses for the device. Each path warms up until two consecutive iterations agree within
+bench.warmup_tol (at most bench.warmup iterations), then the paths alternate round by round until their timed
+iterations add up to bench.time_s seconds (at least bench.rounds rounds, at most bench.max_rounds): images/s
+from the median, min / median / max beside it. FLOPs per iteration and achieved FLOP/s against matmul peaks
+measured in the same run, peak memory, sampling images/s, and data-loader images/s (JPEG decode vs the uint8
+cache, with and without workers) next to what the training step consumes. Last stdout line: JSON."""
 
 from __future__ import annotations
 
@@ -26,13 +29,15 @@ log = logging.getLogger(__name__)
 
 
 def _check(cfg: DictConfig) -> None:
-    """What lama.config_checks cannot type: bench.loader.workers is a list. model.fast is checked whole (its
-    unknown keys too) before anything is measured."""
+    """What lama.config_checks cannot type: bench.loader.workers is a list, bench.rounds <= bench.max_rounds.
+    model.fast is checked whole (its unknown keys too) before anything is measured."""
     from lama.training.fast import check_fast_config
 
     workers = cfg.bench.loader.workers
     if not OmegaConf.is_list(workers) or not workers or any(int(w) < 0 for w in workers):
         raise TaskError(f"bench.loader.workers must be a list of worker counts >= 0, e.g. [0,2], got {workers}")
+    if int(cfg.bench.rounds) > int(cfg.bench.max_rounds):
+        raise TaskError(f"bench.rounds ({cfg.bench.rounds}) must be <= bench.max_rounds ({cfg.bench.max_rounds})")
     try:
         check_fast_config(OmegaConf.to_container(cfg.model.fast, resolve=True))
     except ValueError as err:
@@ -65,6 +70,8 @@ class _Path:
     def __init__(self, name: str, module) -> None:
         self.name, self.module = name, module
         self.first_s = 0.0
+        self.warmup: list[float] = []  # untimed iterations, the first one first
+        self.settled = False  # whether the warm-up ended with two iterations that agree
         self.seconds: list[float] = []
         self.peak_mb: float | None = None
         self.too_slow = False
@@ -79,37 +86,93 @@ def _first_iteration_limit(choice: FastPath, exact_first_s: float, slow_factor: 
     return float(slow_factor) * exact_first_s
 
 
-def _warm_up(path: _Path, batch, steps: int, device, limit_s: float | None) -> None:
+def _warm_up(path: _Path, batch, max_iters: int, tol: float, device, limit_s: float | None) -> None:
+    """The path's first iteration (stopped past `limit_s`), then untimed iterations until two consecutive ones
+    agree within `tol`, at most `max_iters` in all; max_iters 0: no warm-up, the first iteration is timed."""
+    from lama.perf.schedule import warm_up
     from lama.perf.step import PathTooSlow, train_steps
     from lama.perf.timing import peak_memory_mb, reset_peak_memory
 
     reset_peak_memory(device)
-    try:
-        seconds = train_steps(path.module, batch, max(steps, 1), device, limit_s)
+    try:  # the first iteration alone, so that only it runs under the time-limit hooks
+        path.first_s = train_steps(path.module, batch, 1, device, limit_s)[0]
     except PathTooSlow as err:
         path.first_s, path.too_slow = err.seconds, True
         log.info("%s path: first iteration %s: more than bench.slow_factor x the exact path, not timed further",
                  path.name, err)  # fmt: skip
         return
-    path.first_s = seconds[0]
+    if max_iters == 0:
+        path.seconds.append(path.first_s)
+    else:
+        done = warm_up(lambda: train_steps(path.module, batch, 1, device)[0], path.first_s, max_iters, tol)
+        path.warmup, path.settled = done.seconds, done.settled
+        log.info("%s path: warm-up %s s per iteration: %s", path.name, ", ".join(f"{s:.2f}" for s in done.seconds),
+                 f"the last two agree within {tol:.0%}" if done.settled else
+                 f"not settled after bench.warmup={max_iters} iterations (timed anyway)")  # fmt: skip
     path.peak_mb = peak_memory_mb(device) if device.type == "cuda" else None
-    if steps == 0:  # no warm-up asked for: the first iteration is a timed one
-        path.seconds += seconds
 
 
-def _time_rounds(paths: list[_Path], batch, rounds: int, iters: int, device) -> None:
-    """Alternate the paths round by round so that load from other processes on a shared machine hits both."""
+def _time_rounds(paths: list[_Path], batch, b: DictConfig, device) -> None:
+    """Alternate the paths round by round (bench.iters iterations each) so that drift and load from other
+    processes hit all alike, until their timed seconds add up to bench.time_s (bench.rounds..max_rounds rounds)."""
+    from lama.perf.schedule import timed_rounds
     from lama.perf.step import train_steps
     from lama.perf.timing import peak_memory_mb, reset_peak_memory
 
-    for r in range(rounds):
-        for path in paths:
+    def step(path: _Path):
+        def run() -> list[float]:
             reset_peak_memory(device)
-            path.seconds += train_steps(path.module, batch, iters, device)
+            seconds = train_steps(path.module, batch, int(b.iters), device)
             if device.type == "cuda":
                 path.peak_mb = max(path.peak_mb or 0.0, peak_memory_mb(device))
-        log.info("round %d/%d: %s", r + 1, rounds,
-                 ", ".join(f"{p.name} {p.seconds[-1]:.2f} s/iter" for p in paths))  # fmt: skip
+            return seconds
+
+        return run
+
+    def report(r: int, seconds: list[list[float]]) -> None:
+        log.info("round %d: %s; %.1f of %.0f s timed", r + 1,
+                 ", ".join(f"{p.name} {s[-1]:.2f} s/iter" for p, s in zip(paths, seconds, strict=True)),
+                 sum(map(sum, seconds)), float(b.time_s))  # fmt: skip
+
+    timed = timed_rounds([step(p) for p in paths], int(b.rounds), int(b.max_rounds), float(b.time_s), report)
+    for path, seconds in zip(paths, timed, strict=True):
+        path.seconds += seconds
+
+
+def _path_record(name: str, path: _Path) -> dict[str, Any]:
+    """The per-path timing keys: timed seconds and their min / median / max, drift, warm-up."""
+    from lama.perf.schedule import drift, spread
+
+    return {
+        f"seconds_per_iter_{name}": path.seconds,
+        **{f"seconds_per_iter_{name}_{k}": v for k, v in spread(path.seconds).items()},
+        f"timed_drift_{name}": drift(path.seconds),
+        f"warmup_s_{name}": path.warmup,
+        f"warmup_settled_{name}": path.settled,
+    }
+
+
+def summary(record: dict[str, Any]) -> list[str]:
+    """Human-readable lines of a bench record: images/s per path with the seconds' min / median / max."""
+    lines = []
+    for name in ("exact", "fast"):
+        if name == "fast" and record["fast_same_as_exact"]:
+            lines.append("fast: the exact path on this machine (timed once)")
+            continue
+        if name == "fast" and record["fast_too_slow"]:
+            lines.append(f"fast: stopped after {record['first_iter_s_fast']:.1f} s in its first iteration (too slow)")
+            continue
+        warm = record[f"warmup_s_{name}"]
+        settled = "settled" if record[f"warmup_settled_{name}"] else "not settled"
+        drift = record[f"timed_drift_{name}"]
+        lines.append(
+            f"{name}: {record[f'train_images_per_s_{name}']:.3f} images/s; s/iter median "
+            f"{record[f'seconds_per_iter_{name}_median']:.3f} (min {record[f'seconds_per_iter_{name}_min']:.3f}, "
+            f"max {record[f'seconds_per_iter_{name}_max']:.3f}) over {len(record[f'seconds_per_iter_{name}'])} "
+            f"timed iterations" + (f", later half {drift:+.1%} vs earlier" if drift is not None else "")
+            + (f"; warm-up {len(warm)} iterations ({settled})" if warm else "; no warm-up")
+        )  # fmt: skip
+    return lines
 
 
 def _loader(cfg: DictConfig, need: float) -> dict[str, float]:
@@ -145,9 +208,10 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     fast_path = choice.describe(device)
     log.info("%s", fast_path)
     exact = _Path("exact", _module(cfg, {"enabled": False}))
-    log.info("exact path: %d px, batch %d, ch %d; %d warm-up iteration(s)", resolution, batch_size,
-             int(cfg.model.ch), int(b.warmup))  # fmt: skip
-    _warm_up(exact, batch, int(b.warmup), device, None)
+    log.info("exact path: %d px, batch %d, ch %d; warm-up until two iterations agree within %s (at most %d), "
+             "then %.0f s of timed iterations (%d to %d rounds)", resolution, batch_size, int(cfg.model.ch),
+             f"{float(b.warmup_tol):.0%}", int(b.warmup), float(b.time_s), int(b.rounds), int(b.max_rounds))  # fmt: skip
+    _warm_up(exact, batch, int(b.warmup), float(b.warmup_tol), device, None)
     cpu_rss_mb = None if device.type == "cuda" else peak_memory_mb(device)  # before any other network exists
     log.info("counting FLOPs of one training iteration")
     flops = count_flops(lambda: train_steps(exact.module, batch, 1, device))
@@ -158,10 +222,11 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
         log.info("fast path = exact path on this machine: timed once")
     else:
         fast = _Path("fast", _module(cfg, choice.as_config()))
-        _warm_up(fast, batch, int(b.warmup), device, _first_iteration_limit(choice, exact.first_s, b.slow_factor))
+        limit_s = _first_iteration_limit(choice, exact.first_s, b.slow_factor)
+        _warm_up(fast, batch, int(b.warmup), float(b.warmup_tol), device, limit_s)
         if not fast.too_slow:
             paths.append(fast)
-    _time_rounds(paths, batch, int(b.rounds), int(b.iters), device)
+    _time_rounds(paths, batch, b, device)
     log.info("sampling: %d batches", b.sample_iters)
     sample_s = _sample_seconds(exact.module, batch, int(b.sample_iters), device)
     peaks.append(matmul_peak_flops(device, n))
@@ -190,8 +255,8 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
         fast_choice=choice.as_config(),
         fast_same_as_exact=fast is None,
         fast_too_slow=bool(fast and fast.too_slow),
-        seconds_per_iter_exact=exact.seconds,
-        seconds_per_iter_fast=fast.seconds if fast else exact.seconds,
+        **_path_record("exact", exact),
+        **_path_record("fast", fast or exact),
         first_iter_s_exact=exact.first_s,
         first_iter_s_fast=fast.first_s if fast else exact.first_s,
         fast_break_even_iters=break_even,
@@ -220,6 +285,8 @@ def run(cfg: DictConfig) -> dict:
     """Entry point of `python run.py task=bench`; prints the JSON record as the last stdout line."""
     _check(cfg)
     result = measure(cfg)
+    for line in summary(result):
+        log.info("%s", line)
 
     def rounded(v):
         return round(v, 4) if isinstance(v, float) else [rounded(x) for x in v] if isinstance(v, list) else v

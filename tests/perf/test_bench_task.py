@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from lama.perf.step import PathTooSlow, StepTimer, random_batch, random_layouts, train_steps
 from lama.tasks import TaskError, run_task
-from lama.tasks.bench import _first_iteration_limit
+from lama.tasks.bench import _first_iteration_limit, summary
 from lama.training import LamaGAN
 from lama.training import fast as fastmod
 
@@ -25,7 +25,7 @@ POSITIVE = {
 }  # fmt: skip
 TINY = [
     "task=bench", "model.ch=4", "data.num_classes=10", "bench.batch=2", "bench.objects=4", "bench.rounds=2",
-    "bench.iters=1", "bench.warmup=0", "bench.sample_iters=1", "bench.matmul_size=64", "bench.loader.images=4",
+    "bench.time_s=0", "bench.iters=1", "bench.warmup=0", "bench.sample_iters=1", "bench.matmul_size=64", "bench.loader.images=4",
     "bench.loader.timed_images=8", "bench.loader.workers=[0]",
 ]  # fmt: skip
 
@@ -52,6 +52,10 @@ def test_auto_without_native_bf16_times_the_exact_path_once(capsys, tmp_path):
     assert record["fast_path"].startswith("bf16 off (no native bf16 on this CPU), channels_last off")
     assert record["fast_choice"]["enabled"] is False
     assert len(record["seconds_per_iter_exact"]) == 3  # warmup 0: the first iteration is timed too, + rounds x iters
+    assert record["warmup_s_exact"] == [] and not record["warmup_settled_exact"]
+    seconds = record["seconds_per_iter_exact"]
+    assert record["seconds_per_iter_exact_min"] == min(seconds) and record["seconds_per_iter_exact_max"] == max(seconds)
+    assert record["seconds_per_iter_fast_median"] == record["seconds_per_iter_exact_median"]
     assert (record["resolution"], record["batch"], record["ch"]) == (64, 2, 4)
     assert record["loader_need_images_per_s"] == pytest.approx(record["train_images_per_s_exact"], rel=1e-3)
     assert record["peak_memory_mb_fast"] == record["peak_memory_mb_exact"]  # one path, one peak RSS
@@ -63,6 +67,7 @@ def test_a_chosen_fast_path_is_timed_beside_the_exact_one(capsys, tmp_path):
     assert not record["fast_same_as_exact"] and not record["fast_too_slow"]
     assert record["fast_choice"] == {"enabled": True, "bf16": True, "channels_last": True, "compile": False, "isla_impl": "ref"}
     assert len(record["seconds_per_iter_exact"]) == len(record["seconds_per_iter_fast"]) == 2
+    assert len(record["warmup_s_exact"]) == len(record["warmup_s_fast"]) == 1  # bench.warmup=1: the first alone
     assert record["fast_speedup"] == pytest.approx(
         record["train_images_per_s_fast"] / record["train_images_per_s_exact"], rel=1e-3
     )
@@ -74,6 +79,27 @@ def test_a_path_much_slower_than_exact_is_stopped_and_not_timed(capsys, tmp_path
     assert record["fast_too_slow"] and record["fast_choice"]["channels_last"]
     assert record["seconds_per_iter_fast"] == []
     assert len(record["seconds_per_iter_exact"]) == 2
+
+
+def test_warm_up_ends_when_two_iterations_agree_and_only_timed_rounds_make_the_statistics(capsys, tmp_path):
+    # made-up seconds per training iteration, in call order: the exact path's first iteration, its warm-up
+    # (4.0 -> 3.8 agree within 10%), the FLOP-counting iteration, then timed rounds until 10 s are timed
+    times = iter([10.0, 5.3, 4.0, 3.8, 99.0, 4.0, 4.2, 3.9, 50.0])
+
+    def fake_steps(module, batch, steps, device, limit_s=None):
+        return [next(times) for _ in range(steps)]
+
+    with mock.patch("lama.perf.step.train_steps", fake_steps):
+        record = _record(capsys, ["bench.warmup=6", "bench.time_s=10", "bench.rounds=1"], tmp_path)
+    assert record["first_iter_s_exact"] == 10.0
+    assert record["warmup_s_exact"] == [10.0, 5.3, 4.0, 3.8] and record["warmup_settled_exact"]
+    assert record["seconds_per_iter_exact"] == [4.0, 4.2, 3.9]  # 12.1 s >= bench.time_s after the 3rd round
+    assert (record["seconds_per_iter_exact_min"], record["seconds_per_iter_exact_median"],
+            record["seconds_per_iter_exact_max"]) == (3.9, 4.0, 4.2)  # fmt: skip
+    assert record["train_images_per_s_exact"] == pytest.approx(2 / 4.0)
+    assert next(times) == 50.0  # not one iteration more
+    assert "s/iter median 4.000 (min 3.900, max 4.200) over 3 timed iterations" in summary(record)[0]
+    assert "warm-up 4 iterations (settled)" in summary(record)[0]
 
 
 def test_train_steps_runs_the_modules_own_d_and_g_updates(capsys):
@@ -125,6 +151,8 @@ def test_random_layouts_are_valid_and_seeded():
         ("resolution=96", "resolution must be one of"),
         ("bench.device=tpu", "bench.device must be auto, cpu, cuda or cuda:N"),
         ("bench.iters=0", "bench.iters must be a positive integer, got 0"),
+        ("bench.warmup_tol=0", "bench.warmup_tol must be a number > 0"),
+        ("bench.max_rounds=1", r"bench.rounds \(2\) must be <= bench.max_rounds \(1\)"),
         ("bench.slow_factor=0", "bench.slow_factor must be a number > 0"),
         ("bench.loader.timed_images=0", "bench.loader.timed_images must be a positive integer"),
         ("+model.fast.bf17=true", r"unknown model.fast key\(s\) \['bf17'\]"),
