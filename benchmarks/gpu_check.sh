@@ -110,25 +110,30 @@ import sys
 from pathlib import Path
 
 work = Path(sys.argv[1])
-# Dense bf16 tensor-core peaks from the datasheets (FLOP/s, no sparsity), by a name fragment of the GPU.
-PEAKS = {"H200": 989e12, "H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12,
-         "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
 log = work / "bench.log"
 lines = [line for line in log.read_text().splitlines() if line.startswith("{")] if log.exists() else []
 if lines:
     r = json.loads(lines[-1])
-    peak = next((v for k, v in PEAKS.items() if k in r["device"]), None)
     print(f"bench ({r['device']}, {r['resolution']} px, batch {r['batch']}, ch {r['ch']}): fast path {r['fast_path']}")
     print(f"  train images/s: exact {r['train_images_per_s_exact']:.1f}, fast {r['train_images_per_s_fast']:.1f}"
           f" (x{r['fast_speedup']:.2f}); sampling {r['sample_images_per_s']:.1f} images/s")
+    for name in ("exact", "fast"):
+        if r[f"seconds_per_iter_{name}"]:
+            print(f"  {name} s/iter: median {r[f'seconds_per_iter_{name}_median']:.4f} (min "
+                  f"{r[f'seconds_per_iter_{name}_min']:.4f}, max {r[f'seconds_per_iter_{name}_max']:.4f}) over "
+                  f"{len(r[f'seconds_per_iter_{name}'])}; warm-up {len(r[f'warmup_s_{name}'])}"
+                  f" ({'settled' if r[f'warmup_settled_{name}'] else 'not settled'})")
     print(f"  FLOPs/iteration {r['flops_per_iter'] / 1e12:.2f} T; achieved exact {r['achieved_flops_exact'] / 1e12:.1f},"
           f" fast {r['achieved_flops_fast'] / 1e12:.1f} TFLOP/s")
-    if peak:
-        print(f"  fast / datasheet dense bf16 peak {peak / 1e12:.0f} TFLOP/s: {r['achieved_flops_fast'] / peak:.1%}"
-              " (issue 13 target: >= 35%)")
-    if r.get("matmul_peak_flops_bf16"):
-        print(f"  fast / measured bf16 matmul peak {r['matmul_peak_flops_bf16'] / 1e12:.0f} TFLOP/s:"
-              f" {r['achieved_flops_fast'] / r['matmul_peak_flops_bf16']:.1%}")
+    for name, peak, ratio, source, math in (
+            ("exact", "peak_flops", "achieved_flops_ratio_exact", "peak_flops_source", "float32"),
+            ("fast", "peak_flops_fast", "achieved_flops_ratio_fast", "peak_flops_fast_source", r["peak_flops_fast_math"])):
+        if r[ratio] is not None:
+            target = " (issue 13 target: >= 35%)" if name == "fast" and math == "bf16" else ""
+            print(f"  {name} / {math} peak {r[peak] / 1e12:.1f} TFLOP/s: {r[ratio]:.1%}{target} [{r[source]}]")
+    if r.get("matmul_flops_measured_bf16"):
+        print(f"  measured bf16 matmul {r['matmul_flops_measured_bf16'] / 1e12:.0f} TFLOP/s, float32 (IEEE) matmul"
+              f" {r['matmul_flops_measured'] / 1e12:.1f} TFLOP/s")
     print(f"  peak memory: exact {r['peak_memory_mb_exact']:.0f} MiB, fast {r['peak_memory_mb_fast'] or 0:.0f} MiB")
     loader = ", ".join(f"{k.removeprefix('loader_images_per_s_')} {v:.0f}" for k, v in r.items()
                        if k.startswith("loader_images_per_s_"))

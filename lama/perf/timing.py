@@ -1,4 +1,4 @@
-"""Timing helpers: wall time of repeated calls, FLOPs of one call, a float32 matmul peak, peak memory."""
+"""Timing helpers: wall time of repeated calls, FLOPs of one call, a measured matmul rate, peak memory."""
 
 from __future__ import annotations
 
@@ -38,12 +38,20 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_peak_flops(device: torch.device, n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
-    """Best FLOP/s of an n x n matmul in `dtype` over `repeats` tries (the machine's practical peak)."""
+def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best FLOP/s of an n x n matmul in `dtype` over `repeats` tries: a measured rate, not the hardware's peak
+    (lama.perf.peak). float32 on CUDA runs in IEEE float32, as the exact path does, whatever TF32 setting a
+    fast path left behind."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    times = time_calls(lambda: torch.mm(a, b), repeats, 1, device)
-    return 2.0 * n**3 / min(times)
+    if device.type != "cuda":
+        return 2.0 * n**3 / min(time_calls(lambda: torch.mm(a, b), repeats, 1, device))
+    before = torch.backends.cuda.matmul.fp32_precision
+    torch.backends.cuda.matmul.fp32_precision = "ieee"
+    try:
+        return 2.0 * n**3 / min(time_calls(lambda: torch.mm(a, b), repeats, 1, device))
+    finally:
+        torch.backends.cuda.matmul.fp32_precision = before
 
 
 def reset_peak_memory(device: torch.device) -> None:

@@ -3,14 +3,16 @@ parameter groups, init, losses; one D and one G update per batch) timed on the e
 path model.fast chooses for the device. Each path warms up until two consecutive iterations agree within
 bench.warmup_tol (at most bench.warmup iterations), then the paths alternate round by round until their timed
 iterations add up to bench.time_s seconds (at least bench.rounds rounds, at most bench.max_rounds): images/s
-from the median, min / median / max beside it. FLOPs per iteration and achieved FLOP/s against matmul peaks
-measured in the same run, peak memory, sampling images/s, and data-loader images/s (JPEG decode vs the uint8
+from the median, min / median / max beside it. FLOPs per iteration (FLOPS_SOURCE) and achieved FLOP/s against
+the hardware's peak (lama.perf.peak: a CPU's formula, a GPU's datasheet), with the rate of a matmul measured in
+the same run beside it; peak memory, sampling images/s, and data-loader images/s (JPEG decode vs the uint8
 cache, with and without workers) next to what the training step consumes. Last stdout line: JSON."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -26,6 +28,12 @@ if TYPE_CHECKING:
     from lama.training.fast import FastPath
 
 log = logging.getLogger(__name__)
+
+FLOPS_SOURCE = (
+    "torch.utils.flop_counter.FlopCounterMode over one exact-path training iteration (a D and a G update, "
+    "forward and backward): 2 FLOPs per multiply-add of its matmuls and convolutions as written; elementwise, "
+    "normalisation, pooling and optimiser ops are not counted"
+)
 
 
 def _check(cfg: DictConfig) -> None:
@@ -172,7 +180,23 @@ def summary(record: dict[str, Any]) -> list[str]:
             f"timed iterations" + (f", later half {drift:+.1%} vs earlier" if drift is not None else "")
             + (f"; warm-up {len(warm)} iterations ({settled})" if warm else "; no warm-up")
         )  # fmt: skip
+
+    def share(key: str) -> str:
+        return "no known peak" if record[key] is None else f"{record[key]:.1%} of peak"
+
+    lines.append(f"FLOPs per iteration {record['flops_per_iter'] / 1e9:.1f} G ({record['flops_per_iter_source']})")
+    lines.append(f"float32 peak: {_giga(record['peak_flops'])} ({record['peak_flops_source']})")
+    if record["peak_flops_fast_math"] != "float32":
+        lines.append(f"fast path's {record['peak_flops_fast_math']} peak: {_giga(record['peak_flops_fast'])} "
+                     f"({record['peak_flops_fast_source']})")  # fmt: skip
+    lines.append(f"achieved: exact {_giga(record['achieved_flops_exact'])} ({share('achieved_flops_ratio_exact')}), "
+                 f"fast {_giga(record['achieved_flops_fast'])} ({share('achieved_flops_ratio_fast')}); measured "
+                 f"float32 matmul {_giga(record['matmul_flops_measured'])} ({share('matmul_flops_ratio')})")  # fmt: skip
     return lines
+
+
+def _giga(flops: float | None) -> str:
+    return "unknown" if flops is None else f"{flops / 1e9:.1f} GFLOP/s"
 
 
 def _loader(cfg: DictConfig, need: float) -> dict[str, float]:
@@ -186,11 +210,34 @@ def _loader(cfg: DictConfig, need: float) -> dict[str, float]:
     return {**rates, "loader_need_images_per_s": need}
 
 
+def _cores(device: torch.device) -> int:
+    """CPU cores the training step runs on: torch's threads, at most the CPUs this process may use (SMT
+    siblings count as cores, which overstates a peak where two share one core's FMA units)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(torch.get_num_threads(), usable)
+
+
+def _peaks(device: torch.device, b: DictConfig, fast_math: str, measured: dict[str, dict[str, float | None]]):
+    """The hardware float32 peak and the fast path's (its `fast_math`: float32, tf32 or bf16), each raised to
+    any rate `measured` above it in its math (lama.perf.peak.Peak.at_least), with a warning when one is."""
+    from lama.perf.peak import hardware_peaks
+
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    peaks = hardware_peaks(device.type, _cores(device), int(b.fma_units), gpu, b.peak_flops, b.peak_flops_bf16)
+    peak = peaks["float32"].at_least(measured["float32"])
+    peak_fast = peak if fast_math == "float32" else peaks[fast_math].at_least(measured[fast_math])
+    for p in {peak, peak_fast}:
+        if "raised to the measured" in p.source:
+            log.warning("peak: %s", p.source)
+    return peak, peak_fast
+
+
 def measure(cfg: DictConfig) -> dict[str, Any]:
     """Run every measurement of the benchmark and return the result record."""
     from lama.device import cpu_info
+    from lama.perf.peak import flops_ratio
     from lama.perf.step import random_batch, train_steps
-    from lama.perf.timing import count_flops, matmul_peak_flops, peak_memory_mb
+    from lama.perf.timing import count_flops, matmul_flops, peak_memory_mb
     from lama.training.fast import choose_fast_path, cpu_native_bf16, native_bf16
 
     b = cfg.bench
@@ -200,9 +247,9 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     resolution, batch_size = int(cfg.resolution), int(b.batch)
     batch = random_batch(batch_size, resolution, int(b.objects), int(cfg.model.num_classes), int(cfg.seed))
     n = int(b.matmul_size)
-    peaks = [matmul_peak_flops(device, n)]
+    matmuls = [matmul_flops(device, n)]  # measured at the start and the end, the best kept
     native = native_bf16(device)
-    peaks_bf16 = [matmul_peak_flops(device, n, dtype=torch.bfloat16)] if native else []
+    matmuls_bf16 = [matmul_flops(device, n, dtype=torch.bfloat16)] if native else []
 
     choice = choose_fast_path(OmegaConf.to_container(cfg.model.fast, resolve=True), device)  # checked in _check
     fast_path = choice.describe(device)
@@ -229,9 +276,9 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     _time_rounds(paths, batch, b, device)
     log.info("sampling: %d batches", b.sample_iters)
     sample_s = _sample_seconds(exact.module, batch, int(b.sample_iters), device)
-    peaks.append(matmul_peak_flops(device, n))
+    matmuls.append(matmul_flops(device, n))
     if native:
-        peaks_bf16.append(matmul_peak_flops(device, n, dtype=torch.bfloat16))
+        matmuls_bf16.append(matmul_flops(device, n, dtype=torch.bfloat16))
 
     exact_s = statistics.median(exact.seconds)  # seconds per iteration
     if fast is None:
@@ -241,11 +288,16 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
     else:
         fast_s = statistics.median(fast.seconds)
     exact_ips, fast_ips = batch_size / exact_s, batch_size / fast_s
-    peak, peak_bf16 = max(peaks), (max(peaks_bf16) if peaks_bf16 else None)
     break_even = None  # iterations after which the fast path's slower first iteration (compiling) has paid off
     if fast is not None and fast.seconds and fast_s < exact_s:
         break_even = max(0.0, fast.first_s - exact.first_s) / (exact_s - fast_s)
     achieved_exact, achieved_fast = flops / exact_s, flops / fast_s
+    matmul, matmul_bf16 = max(matmuls), (max(matmuls_bf16) if matmuls_bf16 else None)
+    fast_math = "bf16" if choice.bf16 and native else "tf32" if choice.tf32 else "float32"  # emulated bf16: float32
+    measured = {"float32": {f"{n}^3 float32 matmul": matmul, "exact training step": achieved_exact}, "tf32": {},
+                "bf16": {f"{n}^3 bf16 matmul": matmul_bf16}}  # fmt: skip
+    measured[fast_math]["fast training step"] = achieved_fast
+    peak, peak_fast = _peaks(device, b, fast_math, measured)
     peak_mb_exact = exact.peak_mb if device.type == "cuda" else cpu_rss_mb
     return dict(
         train_images_per_s_exact=exact_ips,
@@ -261,12 +313,19 @@ def measure(cfg: DictConfig) -> dict[str, Any]:
         first_iter_s_fast=fast.first_s if fast else exact.first_s,
         fast_break_even_iters=break_even,
         flops_per_iter=flops,
+        flops_per_iter_source=FLOPS_SOURCE,
         achieved_flops_exact=achieved_exact,
         achieved_flops_fast=achieved_fast,
-        matmul_peak_flops=peak,
-        achieved_flops_ratio_exact=achieved_exact / peak,
-        matmul_peak_flops_bf16=peak_bf16,
-        achieved_flops_ratio_fast_bf16=achieved_fast / peak_bf16 if peak_bf16 and choice.bf16 else None,
+        peak_flops=peak.flops,  # the hardware's float32 peak (FLOP/s), what the exact path runs in
+        peak_flops_source=peak.source,
+        achieved_flops_ratio_exact=flops_ratio(achieved_exact, peak),
+        peak_flops_fast=peak_fast.flops,  # the peak of the fast path's math
+        peak_flops_fast_math=fast_math,
+        peak_flops_fast_source=peak_fast.source,
+        achieved_flops_ratio_fast=flops_ratio(achieved_fast, peak_fast),
+        matmul_flops_measured=matmul,  # best n^3 float32 matmul of the run: a measured rate, not a peak
+        matmul_flops_measured_bf16=matmul_bf16,
+        matmul_flops_ratio=flops_ratio(matmul, peak),
         peak_memory_mb_exact=peak_mb_exact,
         peak_memory_mb_fast=fast.peak_mb if fast else peak_mb_exact,  # None on a CPU: its peak RSS cannot be reset
         sample_images_per_s=batch_size / statistics.median(sample_s),

@@ -20,7 +20,7 @@ from lama.training import fast as fastmod
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 POSITIVE = {
     "train_images_per_s_exact", "train_images_per_s_fast", "flops_per_iter", "achieved_flops_exact",
-    "matmul_peak_flops", "peak_memory_mb_exact", "sample_images_per_s", "loader_images_per_s_decode_w0",
+    "matmul_flops_measured", "peak_flops", "peak_memory_mb_exact", "sample_images_per_s", "loader_images_per_s_decode_w0",
     "loader_images_per_s_cached_w0", "loader_need_images_per_s",
 }  # fmt: skip
 TINY = [
@@ -46,8 +46,12 @@ def test_auto_without_native_bf16_times_the_exact_path_once(capsys, tmp_path):
     for key in POSITIVE:
         assert record[key] > 0, key
     assert record["achieved_flops_ratio_exact"] == pytest.approx(
-        record["achieved_flops_exact"] / record["matmul_peak_flops"], rel=1e-3
+        record["achieved_flops_exact"] / record["peak_flops"], rel=1e-3
     )
+    assert record["peak_flops_fast_math"] == "float32" and record["peak_flops_fast"] == record["peak_flops"]
+    for key in ("achieved_flops_ratio_exact", "achieved_flops_ratio_fast", "matmul_flops_ratio"):
+        assert 0 < record[key] <= 1, key
+    assert record["flops_per_iter_source"].startswith("torch.utils.flop_counter.FlopCounterMode over one exact")
     assert record["fast_same_as_exact"] and record["fast_speedup"] == 1.0
     assert record["fast_path"].startswith("bf16 off (no native bf16 on this CPU), channels_last off")
     assert record["fast_choice"]["enabled"] is False
@@ -102,6 +106,15 @@ def test_warm_up_ends_when_two_iterations_agree_and_only_timed_rounds_make_the_s
     assert "warm-up 4 iterations (settled)" in summary(record)[0]
 
 
+def test_a_peak_below_a_measured_rate_is_raised_to_it_so_no_ratio_exceeds_one(capsys, tmp_path):
+    record = _record(capsys, ["bench.peak_flops=1e6"], tmp_path)  # 1 MFLOP/s: far below anything measured
+    assert "bench.peak_flops; raised to the measured" in record["peak_flops_source"]
+    assert record["peak_flops"] == max(record["matmul_flops_measured"], record["achieved_flops_exact"])
+    assert max(record["achieved_flops_ratio_exact"], record["matmul_flops_ratio"]) == pytest.approx(1.0)
+    for key in ("achieved_flops_ratio_exact", "achieved_flops_ratio_fast", "matmul_flops_ratio"):
+        assert record[key] <= 1, key
+
+
 def test_train_steps_runs_the_modules_own_d_and_g_updates(capsys):
     torch.manual_seed(0)
     module = LamaGAN(resolution=64, num_classes=10, ch=4, d_only_iters=-1, fast={"enabled": False})
@@ -152,6 +165,8 @@ def test_random_layouts_are_valid_and_seeded():
         ("bench.device=tpu", "bench.device must be auto, cpu, cuda or cuda:N"),
         ("bench.iters=0", "bench.iters must be a positive integer, got 0"),
         ("bench.warmup_tol=0", "bench.warmup_tol must be a number > 0"),
+        ("bench.fma_units=0", "bench.fma_units must be a positive integer"),
+        ("bench.peak_flops=-1", r"bench.peak_flops must be a number > 0 \(or null\)"),
         ("bench.max_rounds=1", r"bench.rounds \(2\) must be <= bench.max_rounds \(1\)"),
         ("bench.slow_factor=0", "bench.slow_factor must be a number > 0"),
         ("bench.loader.timed_images=0", "bench.loader.timed_images must be a positive integer"),
