@@ -72,6 +72,11 @@ def choice(*options: object) -> Callable[[object], str | None]:
     return one_of
 
 
+def port_number(value: object) -> str | None:
+    """A TCP port a server can listen on."""
+    return None if _is_int(value) and 1 <= value <= 65535 else "must be a port number in 1..65535"
+
+
 def batches_limit(value: object) -> str | None:
     """Lightning's limit_*_batches: a fraction in [0, 1] or a batch count."""
     if _is_int(value) and value >= 0 or isinstance(value, float) and 0.0 <= value <= 1.0:
@@ -160,6 +165,7 @@ CHECKS: dict[str, Callable[[object], str | None]] = {
     "bench.loader.images": positive_int,
     "bench.loader.timed_images": positive_int,
     "bench.loader.batch": positive_int,
+    "serve.port": port_number,
 }
 
 

@@ -19,6 +19,14 @@ def run_py(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The single `error: ...` line a user error ends with (exit status 2, nothing else on stderr)."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
+    return lines[0]
+
+
 def test_help_lists_config_groups():
     proc = run_py("--help")
     assert proc.returncode == 0, proc.stderr
