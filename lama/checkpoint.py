@@ -8,6 +8,8 @@ a Lightning training checkpoint (the EMA generator when EMA is on)."""
 from __future__ import annotations
 
 import errno
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,18 @@ def save_generator(path: str | Path, generator: nn.Module, hparams: dict[str, An
     return path
 
 
+def unreadable_reason(err: BaseException) -> str:
+    """Why torch.load(weights_only=True) refused a file, in one clause (torch's own message is a paragraph)."""
+    text = str(err)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:  # a real pickle, but of Python objects only full unpickling (arbitrary code) builds
+        return (f"it holds a Python object ({found.group(1)}) that only unpickling with arbitrary code would "
+                "build; where you trust it, re-save just its tensors with torch.save(state_dict, path)")
+    if isinstance(err, EOFError) or "central directory" in text:
+        return "truncated or corrupt (it ends early: an interrupted copy or download?)"
+    return "not a PyTorch checkpoint (or truncated)"
+
+
 def load_checkpoint_file(path: str | Path) -> Any:
     """torch.load(weights_only=True, memory-mapped) of a checkpoint file; a missing, empty, truncated or
     foreign file is a one-line CheckpointError naming it."""
@@ -78,17 +92,17 @@ def load_checkpoint_file(path: str | Path) -> Any:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): an interrupted copy or download?")
     try:
-        try:  # memory-mapped: a resume's pre-check reads only the small records, not every tensor
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as err:
-            if "mmap" not in str(err):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
+        with warnings.catch_warnings():  # torch warns about a foreign pickle protocol before failing on it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            try:  # memory-mapped: a resume's pre-check reads only the small records, not every tensor
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as err:
+                if "mmap" not in str(err):
+                    raise
+                return torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise CheckpointError(
-            f"checkpoint {path} cannot be read with torch.load(weights_only=True) (truncated, corrupt or not a "
-            f"PyTorch file?): {first}"
+            f"checkpoint {path} cannot be read with torch.load(weights_only=True): {unreadable_reason(err)}"
         ) from None
 
 

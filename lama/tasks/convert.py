@@ -11,7 +11,14 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lama.checkpoint import FORMAT, LIGHTNING_KEY, CheckpointError, load_generator, save_generator
+from lama.checkpoint import (
+    FORMAT,
+    LIGHTNING_KEY,
+    CheckpointError,
+    load_checkpoint_file,
+    load_generator,
+    save_generator,
+)
 from lama.models import build_generator
 from lama.models.convert import (
     RESOLUTIONS,
@@ -54,15 +61,10 @@ def extract_generator_state_dict(obj) -> dict[str, torch.Tensor]:
 
 def read_original_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """The generator state dict (authors' names) inside an authors' checkpoint file."""
-    if not path.is_file():
-        raise TaskError(f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise TaskError(
-            f"{path} cannot be read with torch.load(weights_only=True) ({type(err).__name__}: {err}); "
-            "save just its generator state dict with torch.save(state_dict, path) and convert that"
-        ) from None
+        obj = load_checkpoint_file(path)
+    except CheckpointError as err:  # missing, empty, truncated, not a checkpoint, or a pickle of code
+        raise TaskError(str(err)) from None
     try:
         return extract_generator_state_dict(obj)
     except ConversionError as err:

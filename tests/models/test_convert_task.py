@@ -118,3 +118,35 @@ def test_lostgan_v2_conversion_reproduces_and_samples(lostgan128, tmp_path):
     run_task(_cfg(tmp_path, "e", "task=evaluate", "resolution=128", "metrics.names=[mask_iou]",
                   "metrics.num_layouts=2", "metrics.repeats=1"))
     assert "mask_iou" in (tmp_path / "e" / "results.json").read_text()
+
+
+def test_non_checkpoint_file_is_one_sentence(tmp_path):
+    from tests.test_entrypoint import one_error_line, run_py
+
+    src = tmp_path / "notes.pth"
+    src.write_text("# my notes\nnot a checkpoint at all\n")
+    line = one_error_line(run_py("task=convert", f"checkpoint={src}", "resolution=64", "data=coco_stuff"))
+    assert line == (f"error: checkpoint {src} cannot be read with torch.load(weights_only=True): "
+                    "not a PyTorch checkpoint (or truncated)")
+
+
+class Opaque:
+    """A class a weights-only load will not build."""
+
+
+def test_unreadable_files_say_what_is_wrong(tmp_path):
+    """Missing, empty, truncated and code-needing files each get their own one-line reason."""
+    good = tmp_path / "good.pth"
+    torch.save({"w": torch.zeros(64)}, good)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "cut.pth").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    torch.save({"w": torch.zeros(1), "extra": Opaque()}, tmp_path / "code.pth")
+    expected = {"nope.pth": "does not exist", "empty.pth": "is empty (0 bytes)",
+                "cut.pth": "truncated or corrupt (it ends early",
+                "code.pth": f"it holds a Python object ({__name__}.Opaque) that only unpickling with arbitrary code"}
+    for name, reason in expected.items():
+        with pytest.raises(TaskError) as err:
+            run(cfg_for(tmp_path / name, tmp_path / "out.pt"))
+        text = str(err.value)
+        assert reason in text and str(tmp_path / name) in text and "\n" not in text, text
+        assert "In PyTorch 2.6" not in text
