@@ -7,6 +7,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from lama.cli import disk_error_line, fail, is_disk_error
+from lama.config_errors import one_line_config_errors
 from lama.tasks import TaskError, run_task
 
 
@@ -27,4 +28,5 @@ def main(cfg: DictConfig) -> object:
 
 
 if __name__ == "__main__":
-    main()
+    with one_line_config_errors():  # a mistyped key or unknown preset: one error: line, not Hydra's report
+        main()

@@ -57,6 +57,30 @@ def test_missing_required_value_is_one_line_and_exit_2():
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [("trainer.max_iteratons=3", "error: trainer.max_iteratons is not a config key; did you mean "
+      "trainer.max_iterations? (+trainer.max_iteratons=... adds it as a new key)"),
+     ("trainr.max_iterations=3", "error: trainr.max_iterations is not a config key; did you mean "
+      "trainer.max_iterations?"),
+     ("+trainer.max_epochs=3", "error: +trainer.max_epochs: trainer.max_epochs is already a config key; drop the +")],
+)
+def test_mistyped_key_is_one_line_naming_the_nearest_key(override, expected):
+    assert one_error_line(run_py(override)).startswith(expected)
+
+
+def test_unknown_preset_is_one_line_naming_the_nearest_preset():
+    presets = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
+    line = one_error_line(run_py("experiment=coco_512"))
+    assert line == (f"error: experiment=coco_512 is not a preset; did you mean coco_256? "
+                    f"(available: {', '.join(presets)})")
+
+
+def test_config_errors_in_a_multirun_are_one_line_too():
+    proc = run_py("-m", "task=paint", "trainer.max_iteratons=1,2")
+    assert "did you mean trainer.max_iterations?" in one_error_line(proc)
+
+
 def test_resolution_override_reaches_the_config():
     proc = run_py("resolution=128", "--cfg", "job")
     assert proc.returncode == 0, proc.stderr
