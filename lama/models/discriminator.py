@@ -208,8 +208,3 @@ def init_discriminator(D: Discriminator) -> Discriminator:
     if D.arch == "lama" and D.resolution != 256:
         init_weights(D)
     return D
-
-
-def build_discriminator(resolution: int, num_classes: int, ch: int = 64, arch: str = "lama") -> Discriminator:
-    """The LAMA (64, 128, 256 px) or LostGAN-V2 (128, 256 px) discriminator."""
-    return Discriminator(int(resolution), int(num_classes), int(ch), str(arch))

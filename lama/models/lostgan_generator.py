@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lama.models.blocks import CONV_SN_EPS, image_head, sn
-from lama.models.generator import GeneratorBlock, generator_inputs
+from lama.models.generator_base import GeneratorBlock, LayoutGenerator
 from lama.models.lostgan_masks import MASK_CLASSES, MaskNetV2, box_masks, logit_head
 
 EMB_DIM = 180  # label embedding width at both resolutions
@@ -34,7 +34,7 @@ class MaskBlock(GeneratorBlock):
         return y, (None if self.conv_mask is None else self.conv_mask(y))
 
 
-class LostGANGenerator(nn.Module):
+class LostGANGenerator(LayoutGenerator):
     """Layout -> image, called as the LAMA generator: G(z_obj (B, O, 128), boxes (B, O, 4), labels (B, O),
     z_im (B, 128) or None, return_masks=False) -> images (B, 3, R, R) in [-1, 1], or (images, final-stage
     masks, mask-net masks), both (B, O, R, R) in [0, 1], bilinearly resized from R/2 and 64 px."""
@@ -65,16 +65,10 @@ class LostGANGenerator(nn.Module):
         self.final = image_head(ch, nn.ReLU(), CONV_SN_EPS)
         self.mask_regress = MaskNetV2(num_w)
 
-    def forward(
-        self,
-        z_obj: torch.Tensor,
-        boxes: torch.Tensor,
-        labels: torch.Tensor,
-        z_im: torch.Tensor | None = None,
-        return_masks: bool = False,
+    def generate(
+        self, z_obj: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, z_im: torch.Tensor, return_masks: bool
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Images (B, 3, R, R) in [-1, 1], or (images, final-stage masks, mask-net masks) with return_masks."""
-        z_im = generator_inputs(z_obj, boxes, labels, z_im, Z_DIM)
         b, o = labels.shape
         boxes = boxes.to(z_obj.dtype)
         w = torch.cat([z_obj, self.label_embedding(labels)], dim=-1)  # latent first, then embedding
