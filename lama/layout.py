@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lama.pixels import object_color, to_uint8  # object_color stays importable from here
+
 PAD_LABEL = 0
 # Lies entirely outside the image, so the pasted mask of a padding slot is zero everywhere.
 PAD_BOX = (-0.6, -0.6, 0.5, 0.5)
@@ -171,8 +173,6 @@ def draw_layout(
     Boxes are clipped to the image; one wholly outside it is not drawn."""
     from torchvision.utils import draw_bounding_boxes
 
-    from lama.sampling.images import to_uint8  # imported here: lama.sampling.images imports this module
-
     if image.is_floating_point():
         image = to_uint8(image)
     scale = -(-min_size // max(image.shape[-2:])) if min_size else 1
@@ -190,13 +190,6 @@ def draw_layout(
     names = [_label_name(class_names, i) for i in ids]
     colors = [object_color(i) for i in ids]
     return draw_bounding_boxes(image.cpu(), xyxy, labels=names, colors=colors, width=width)
-
-
-def object_color(label: int) -> tuple[int, int, int]:
-    """A stable, well-spread RGB colour per class label."""
-    g = torch.Generator().manual_seed(int(label) * 7919 + 17)
-    rgb = torch.randint(40, 256, (3,), generator=g)
-    return tuple(int(c) for c in rgb)
 
 
 def _label_name(class_names: Sequence[str] | dict[int, str] | None, label: int) -> str:

@@ -1,4 +1,5 @@
-"""Image tensors and files: [-1, 1] float <-> [0, 255] uint8, PNG reading and writing, masks in class colours."""
+"""Image files: PNG reading and writing (uint8, or float in [-1, 1]) and masks in class colours; the [-1, 1] <-> uint8
+conversions are lama.pixels', importable from here too."""
 
 from __future__ import annotations
 
@@ -9,17 +10,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lama.layout import PAD_LABEL, object_color
+from lama.layout import PAD_LABEL
+from lama.pixels import object_color, to_uint8, to_unit_range
 
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] -> uint8 in [0, 255] (same shape, same device)."""
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] -> float in [-1, 1]."""
-    return images.float() / 127.5 - 1.0
+# to_uint8 and to_unit_range are lama.pixels', kept importable from here
+__all__ = ["color_masks", "read_image", "to_uint8", "to_unit_range", "write_image"]
 
 
 def read_image(path: str | Path) -> torch.Tensor:
