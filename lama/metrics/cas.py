@@ -10,10 +10,10 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from tqdm.auto import tqdm
 
 from lama.metrics.errors import CannotRun
-from lama.metrics.images import CROP_RESIZE, CROP_WINDOW
+from lama.metrics.images import CROP_RESIZE, CROP_WINDOW, single_threaded
+from lama.progress import stage_bar
 from lama.sampling.images import to_unit_range
 
 CAS_CROP = 32
@@ -42,19 +42,27 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def _materialise(crops: Dataset, what: str, progress: bool) -> TensorDataset:
-    """Cut every crop once (uint8, ~3 KB each) instead of once per epoch."""
-    pairs = [crops[i] for i in tqdm(range(len(crops)), desc=f"CAS {what} crops", disable=not progress)]
+    """Cut every crop once (uint8, ~3 KB each) instead of once per epoch (on one thread: the same pixels,
+    and tiny resizes run many times faster that way on a busy CPU)."""
+    pairs = []
+    with stage_bar("cas/crops", len(crops), "crop", desc=f"CAS {what} crops", disable=not progress) as bar, \
+            single_threaded():
+        for start in range(0, len(crops), 256):
+            pairs += [crops[i] for i in range(start, min(start + 256, len(crops)))]
+            bar.update(len(pairs) - bar.done)
     return TensorDataset(torch.stack([x for x, _ in pairs]), torch.tensor([int(y) for _, y in pairs]))
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
+def _accuracy(model: nn.Module, loader: DataLoader, device: torch.device, progress: bool) -> float:
     model.eval()
     correct = total = 0
-    for x, y in loader:
-        pred = model(to_unit_range(x).to(device)).argmax(1).cpu()
-        correct += int((pred == y).sum())
-        total += y.numel()
+    with stage_bar("cas/test", len(loader.dataset), "crop", desc="CAS test", disable=not progress) as bar:
+        for x, y in loader:
+            pred = model(to_unit_range(x).to(device)).argmax(1).cpu()
+            correct += int((pred == y).sum())
+            total += y.numel()
+            bar.update(y.numel())
     return correct / max(total, 1)
 
 
@@ -88,7 +96,7 @@ def classification_accuracy_score(
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs * len(train), 1))
     # One bar over every training step (a CPU epoch can take a minute), with the epoch and loss beside it.
-    bar = tqdm(total=epochs * len(train), desc="CAS training", unit="step", disable=not progress)
+    bar = stage_bar("cas/train", epochs * len(train), "step", desc="CAS training", disable=not progress)
     for epoch in range(epochs):
         model.train()
         for x, y in train:
@@ -103,7 +111,7 @@ def classification_accuracy_score(
             bar.update(1)
         bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{float(loss.detach()):.3f}")
     bar.close()
-    return _accuracy(model, test, device)
+    return _accuracy(model, test, device, progress)
 
 
 def cas_protocol(num_train: int, num_test: int, **settings: Any) -> dict[str, Any]:

@@ -15,11 +15,11 @@ import torch
 import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from lama.layout import PAD_LABEL
 from lama.metrics.errors import CannotRun
 from lama.metrics.weights import WeightsUnavailable, ensure_downloaded, load_state_dict_file
+from lama.progress import stage_bar
 
 DETECTOR_OPTION = "metrics.detection.weights"
 DETECTIONS_OPTION = "metrics.detection.detections_file"
@@ -61,7 +61,8 @@ def detect(model: nn.Module, images: Dataset, image_ids: Sequence[int], batch_si
         raise ValueError(f"{len(images)} images but {len(image_ids)} image ids")
     loader = DataLoader(images, batch_size=batch_size, collate_fn=list)
     results, start = [], 0
-    for batch in tqdm(loader, desc="YOLO score (detector)", disable=not progress):
+    bar = stage_bar("yolo", len(images), "img", desc="YOLO score (detector)", disable=not progress)
+    for batch in loader:
         outputs = model([img.float().div(255).to(device) for img in batch])
         for offset, out in enumerate(outputs):
             xyxy = out["boxes"].cpu().tolist()
@@ -69,6 +70,8 @@ def detect(model: nn.Module, images: Dataset, image_ids: Sequence[int], batch_si
                 results.append({"image_id": int(image_ids[start + offset]), "category_id": int(label),
                                 "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(score)})
         start += len(batch)
+        bar.update(len(batch))
+    bar.close()
     return results
 
 

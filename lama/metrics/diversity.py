@@ -11,9 +11,9 @@ import torch
 import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from lama.metrics.weights import WeightsUnavailable, ensure_downloaded, load_state_dict_file
+from lama.progress import stage_bar
 from lama.sampling.images import to_unit_range
 
 LPIPS_OPTION = "metrics.lpips_weights"
@@ -69,9 +69,11 @@ def lpips_distances(
     """LPIPS between first[i] and second[i] (uint8 (3, H, W) images), (N,) float."""
     loader = DataLoader(_Pairs(first, second), batch_size=batch_size)
     out = []
-    for a, b in tqdm(loader, desc="DS (LPIPS)", disable=not progress):
-        d = net(to_unit_range(a).to(device), to_unit_range(b).to(device))
-        out.append(d.reshape(-1).cpu())
+    with stage_bar("ds", len(first), "pair", desc="DS (LPIPS)", disable=not progress) as bar:
+        for a, b in loader:
+            d = net(to_unit_range(a).to(device), to_unit_range(b).to(device))
+            out.append(d.reshape(-1).cpu())
+            bar.update(a.shape[0])
     return torch.cat(out) if out else torch.zeros(0)
 
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,18 @@ from torch.utils.data import Dataset
 
 from lama.layout import PAD_LABEL
 from lama.sampling.images import read_image, to_uint8
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch ops on one thread inside the block: crops, decodes and small resizes are too small to share,
+    and on a busy CPU a second thread makes them tens of times slower (the pixels are the same)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class ImageFiles(Dataset):
@@ -26,6 +39,19 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return read_image(self.files[index])
+
+
+class TensorList(Dataset):
+    """Images held in memory: a list of (3, H, W) uint8 tensors as a dataset."""
+
+    def __init__(self, images: Sequence[torch.Tensor]):
+        self.images = list(images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
 
 
 class MappedImages(Dataset):

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lama.metrics.images import ImageFiles
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lama.metrics.images import ImageFiles, TensorList
 from lama.metrics.real import RealLayouts
+from lama.progress import stage_bar
 from lama.sampling.folder import SampleRecord
 
 
@@ -64,9 +68,22 @@ class EvalInputs:
         """The measured generated images, (3, R, R) uint8, in manifest order."""
         return ImageFiles([r.file for r in self.measured])
 
-    def real_images(self):
-        """The real image of each distinct layout id, (3, R, R) uint8, in real_ids order."""
-        return self.real.images(self.real_ids)
+    def real_images(self) -> Dataset:
+        """The real image of each distinct layout id, (3, R, R) uint8, in real_ids order: decoded (and resized)
+        once per evaluation, on first use, then held in memory for FID, SceneFID and CAS."""
+        if "real_images" not in self._cache:
+            from lama.metrics.inception import loader_workers
+
+            source = self.real.images(self.real_ids)
+            workers = loader_workers(self.opt("loader_workers")) if len(source) > 64 else 0
+            loader = DataLoader(source, batch_size=32, num_workers=workers, collate_fn=list)
+            images: list[torch.Tensor] = []
+            with stage_bar("real/decode", len(source), "img", desc="real images", disable=not self.progress) as bar:
+                for batch in loader:
+                    images.extend(batch)
+                    bar.update(len(batch))
+            self._cache["real_images"] = TensorList(images)
+        return self._cache["real_images"]
 
     def real_layouts(self) -> tuple[list[list[int]], list[list[list[float]]]]:
         """Labels and boxes (fractions) of the real images, as stored in the dataset."""

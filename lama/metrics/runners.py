@@ -9,45 +9,66 @@ from typing import Any
 from lama.metrics.errors import CannotRun
 from lama.metrics.images import ImageFiles, ObjectCrops, object_entries
 from lama.metrics.inputs import EvalInputs
+from lama.progress import stage_bar, timed_stage
 
 Result = tuple[dict[str, float], dict[str, Any]]
 
 
-def _fidelity(inp: EvalInputs) -> tuple[dict[str, float], dict[str, Any]]:
-    """IS and/or FID in one Inception pass over the fakes (whichever of the two were asked for), cached."""
-    if "fidelity" in inp._cache:
-        return inp._cache["fidelity"]
-    from lama.metrics.fidelity import fidelity_metrics, fidelity_protocol, real_stats_cache_name
+def _inception(inp: EvalInputs):
+    """The evaluation's one Inception network (IS, FID and SceneFID share it), built on first use."""
+    if "inception" not in inp._cache:
+        from lama.metrics.inception import Inception, loader_workers
 
-    isc, fid = "is" in inp.requested, "fid" in inp.requested
-    weights = inp.opt("inception_weights")
-    cache_name = real_stats_cache_name(inp.dataset, inp.split, inp.resolution, len(inp.real_ids), weights)
-    values = fidelity_metrics(
-        inp.fakes(), inp.real_images() if fid else None, isc=isc, fid=fid, weights_path=weights,
-        real_cache_name=cache_name if fid else None, cache_dir=inp.cache_dir, batch_size=inp.opt("fidelity_batch_size"),
-        device=inp.device, isc_splits=inp.opt("is_splits"), loader_workers=inp.opt("loader_workers"),
-        verbose=inp.progress,
-    )
-    proto = fidelity_protocol(weights)
+        with timed_stage("inception/load", items=1):
+            inp._cache["inception"] = Inception(inp.opt("inception_weights"), inp.device,
+                                                inp.opt("fidelity_batch_size"), loader_workers(inp.opt("loader_workers")))
+    return inp._cache["inception"]
+
+
+def _real_images(inp: EvalInputs, cache_name: str):
+    """The real images for real statistics named cache_name: decoded once per evaluation, or, when the
+    statistics are cached (and so never read), left undecoded."""
+    from lama.metrics.inception import stats_file
+
+    if inp.cache_dir is not None and stats_file(inp.cache_dir, cache_name).is_file():
+        return inp.real.images(inp.real_ids)
+    return inp.real_images()
+
+
+def _fake_features(inp: EvalInputs) -> dict[str, Any]:
+    """Inception features of the measured generated images: one pass for IS and FID together."""
+    if "fake_features" not in inp._cache:
+        inp._cache["fake_features"] = _inception(inp).features(inp.fakes(), "is_fid/fake", inp.progress)
+    return inp._cache["fake_features"]
+
+
+def _fidelity_protocol(inp: EvalInputs) -> dict[str, Any]:
+    from lama.metrics.fidelity import fidelity_protocol
+
+    proto = fidelity_protocol(inp.opt("inception_weights"))
     proto.update(num_fake=len(inp.measured), repeats=inp.measured_repeats_found)
-    inp._cache["fidelity"] = (values, proto)
-    return values, proto
+    return proto
 
 
 def inception_score(inp: EvalInputs) -> Result:
     """IS of the generated images (is_mean, is_std)."""
-    values, proto = _fidelity(inp)
-    return {k: values[k] for k in ("is_mean", "is_std")}, {**proto, "is_splits": inp.opt("is_splits")}
+    from lama.metrics.inception import inception_score as compute
+
+    values = compute(_fake_features(inp), inp.opt("is_splits"))
+    return values, {**_fidelity_protocol(inp), "is_splits": inp.opt("is_splits")}
 
 
 def fid(inp: EvalInputs) -> Result:
     """FID between the generated images and the real images of the same layouts."""
     from lama.metrics.fidelity import real_stats_cache_name
 
-    values, proto = _fidelity(inp)
     cache_name = real_stats_cache_name(inp.dataset, inp.split, inp.resolution, len(inp.real_ids),
                                        inp.opt("inception_weights"))
-    return {"fid": values["fid"]}, {**proto, "num_real": len(inp.real_ids), "real_stats_cache": cache_name}
+    net = _inception(inp)
+    fake = _fake_features(inp)
+    real = net.real_statistics(_real_images(inp, cache_name), "fid/real", cache_name, inp.cache_dir, inp.progress)
+    return ({"fid": net.fid(fake, real)},
+            {**_fidelity_protocol(inp), "num_real": len(inp.real_ids), "real_stats_cache": cache_name})
 
 
 def scene_fid(inp: EvalInputs) -> Result:
@@ -59,12 +80,12 @@ def scene_fid(inp: EvalInputs) -> Result:
     weights = inp.opt("inception_weights")
     fake = scene_crops(inp.fakes(), [r.labels for r in inp.measured], [r.boxes for r in inp.measured], CROP_SIZE)
     labels, boxes = inp.real_layouts()
-    real = scene_crops(inp.real_images(), labels, boxes, CROP_SIZE)
+    entries = object_entries(labels, boxes)
     cache_name = real_stats_cache_name(inp.dataset, inp.split, inp.resolution, len(inp.real_ids), weights,
-                                       kind=f"objects{len(real)}-crop{CROP_SIZE}bicubic")
-    value = compute(fake, real, weights_path=weights, real_cache_name=cache_name, cache_dir=inp.cache_dir,
-                    batch_size=inp.opt("fidelity_batch_size"), device=inp.device,
-                    loader_workers=inp.opt("loader_workers"), verbose=inp.progress)
+                                       kind=f"objects{len(entries)}-crop{CROP_SIZE}bicubic")
+    real = ObjectCrops(_real_images(inp, cache_name), entries, CROP_SIZE)
+    value = compute(fake, real, real_cache_name=cache_name, cache_dir=inp.cache_dir, verbose=inp.progress,
+                    inception=_inception(inp))
     proto = scene_fid_protocol(weights, len(fake), len(real))
     proto.update(repeats=inp.measured_repeats_found, real_stats_cache=cache_name)
     return {"scene_fid": value}, proto
@@ -159,6 +180,7 @@ def mask_iou(inp: EvalInputs) -> Result:
     from lama.sampling.folder import load_masks
 
     meter = MaskIoU()
+    bar = stage_bar("mask_iou", len(inp.records), "img", desc="mask IoU", disable=not inp.progress)
     for r in inp.records:
         try:
             true = inp.real.masks(r.image_id)
@@ -173,4 +195,6 @@ def mask_iou(inp: EvalInputs) -> Result:
             raise CannotRun(f"{r.masks}: masks {tuple(masks.shape)} do not match the true masks {tuple(true.shape)}",
                             short="sample masks do not match the data's masks")
         meter.update(masks[None], raw[None], true[None], labels[None], boxes[None])
+        bar.update(1)
+    bar.close()
     return meter.compute(), meter.protocol()

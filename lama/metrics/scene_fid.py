@@ -10,8 +10,10 @@ import torch
 from torch.utils.data import Dataset
 
 from lama.metrics.errors import CannotRun
-from lama.metrics.fidelity import fidelity_metrics, fidelity_protocol
+from lama.metrics.fidelity import fidelity_protocol
 from lama.metrics.images import CROP_RESIZE, CROP_WINDOW, ObjectCrops, object_entries
+from lama.metrics.inception import Inception
+from lama.metrics.inception import loader_workers as workers
 
 CROP_SIZE = 224
 
@@ -37,16 +39,18 @@ def scene_fid(
     loader_workers: bool = True,
     fid_features: str = "2048",
     verbose: bool = True,
+    inception: Inception | None = None,
 ) -> float:
-    """FID between two crop sets (uint8 (3, 224, 224) datasets), Inception features as for FID."""
+    """FID between two crop sets (uint8 (3, 224, 224) datasets), Inception features as for FID; the real
+    set's statistics cached under real_cache_name. `inception`: an evaluation's network (else one is built)."""
     if len(fake_crops) < 2 or len(real_crops) < 2:
         raise CannotRun(f"SceneFID needs at least 2 crops per set, got {len(fake_crops)} and {len(real_crops)}")
-    out = fidelity_metrics(
-        fake_crops, real_crops, isc=False, fid=True, weights_path=weights_path, real_cache_name=real_cache_name,
-        cache_dir=cache_dir, batch_size=batch_size, device=device, loader_workers=loader_workers,
-        fid_features=fid_features, verbose=verbose,
-    )
-    return out["fid"]
+    if inception is None:
+        inception = Inception(weights_path, device, batch_size, workers(loader_workers), fid_layer=fid_features,
+                              with_is=False)
+    fake = inception.features(fake_crops, "scene_fid/fake", verbose, unit="crop")
+    real = inception.real_statistics(real_crops, "scene_fid/real", real_cache_name, cache_dir, verbose, unit="crop")
+    return inception.fid(fake, real, stage="scene_fid/distance")
 
 
 def scene_fid_protocol(weights_path: str | Path | None, num_fake: int, num_real: int) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from lama.layout import PAD_LABEL
+from lama.progress import stage_bar
 from lama.sampling.generate import SampleBatch
 from lama.sampling.images import write_image
 
@@ -107,7 +107,7 @@ def write_sample_folder(out_dir: Path, batches: Iterable[SampleBatch], info: dic
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     if with_masks:
         (out_dir / "masks").mkdir(exist_ok=True)
-    with (out_dir / MANIFEST).open("w") as manifest, tqdm(total=total, desc="sampling", unit="img") as bar:
+    with (out_dir / MANIFEST).open("w") as manifest, stage_bar("sampling", total, "img") as bar:
         for batch in batches:
             for k, (image_id, rep) in enumerate(zip(batch.image_ids, batch.repeats)):
                 stem = image_name(image_id, rep)

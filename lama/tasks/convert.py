@@ -71,16 +71,15 @@ def read_original_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         raise TaskError(f"{path}: {err}") from None
 
 
-def _fitting_resolution(state: dict, num_classes: int, tried: int, arch: str) -> int | None:
-    """Another resolution the weights fit, to suggest when the requested one does not."""
-    for resolution in RESOLUTIONS[arch]:
-        if resolution == tried:
-            continue
+def _first_fit(state: dict, num_classes: int, candidates: list[tuple[str, int]]) -> tuple[str, int] | None:
+    """The first (arch, resolution) of `candidates` the weights convert to, to suggest when the requested
+    one does not."""
+    for arch, resolution in candidates:
         try:
             convert_original_state_dict(state, "generator", resolution, arch, num_classes=num_classes)
         except ConversionError:
             continue
-        return resolution
+        return arch, resolution
     return None
 
 
@@ -92,20 +91,6 @@ def _label_rows(state: dict) -> int | None:
     return None
 
 
-def _fitting_arch(state: dict, num_classes: int, tried: str) -> str | None:
-    """The other model the weights fit at some resolution, to suggest when the requested one does not."""
-    for arch, sizes in RESOLUTIONS.items():
-        if arch == tried:
-            continue
-        for resolution in sizes:
-            try:
-                convert_original_state_dict(state, "generator", resolution, arch, num_classes=num_classes)
-            except ConversionError:
-                continue
-            return arch
-    return None
-
-
 def convert_checkpoint(
     src: Path, dst: Path, resolution: int, num_classes: int, arch: str = "lama"
 ) -> tuple[Path, dict]:
@@ -114,10 +99,12 @@ def convert_checkpoint(
     try:
         converted = convert_original_state_dict(state, "generator", resolution, arch, num_classes=num_classes)
     except ConversionError as err:
-        other = _fitting_resolution(state, num_classes, resolution, arch)
-        hint = f"; it fits a {other} px generator: add resolution={other}" if other else ""
-        other_arch = None if other else _fitting_arch(state, num_classes, arch)
-        hint += f"; it is a {other_arch} generator: add model={other_arch}" if other_arch else ""
+        # another resolution of this model first, then the other model at any resolution
+        candidates = [(arch, r) for r in RESOLUTIONS[arch] if r != resolution]
+        candidates += [(a, r) for a, sizes in RESOLUTIONS.items() if a != arch for r in sizes]
+        fit = _first_fit(state, num_classes, candidates)
+        hint = ("" if fit is None else f"; it fits a {fit[1]} px generator: add resolution={fit[1]}" if fit[0] == arch
+                else f"; it is a {fit[0]} generator: add model={fit[0]}")
         rows = _label_rows(state)
         if rows is not None and rows != num_classes:
             hint += f"; its label embedding has {rows} rows (data=coco_stuff has 184, data=vg 179)"

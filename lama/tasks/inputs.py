@@ -56,11 +56,12 @@ def repeats(cfg: DictConfig) -> int:
 
 
 def sample_validation(cfg: DictConfig, generator: torch.nn.Module, record: dict[str, Any], out_dir: Path,
-                      count: int, save_mask_files: bool = False) -> Path:
+                      count: int, save_mask_files: bool = False, data: tuple[Any, str] | None = None) -> Path:
     """Sample the validation layouts of cfg.data `count` times each (metrics.num_layouts, truncation,
-    batch_size, seed) into the sample folder out_dir (lama.sampling.folder); returns out_dir."""
+    batch_size, seed) into the sample folder out_dir (lama.sampling.folder); returns out_dir. `data`: the
+    (dataset, name) of validation_data(cfg) when the caller has built it already."""
     m = cfg.metrics
-    dataset, name = validation_data(cfg)
+    dataset, name = data if data is not None else validation_data(cfg)
     hparams = record["hparams"]
     info = {"checkpoint": str(cfg.checkpoint), "hparams": hparams, "data": name, "split": "val",
             "resolution": hparams["resolution"], "class_names": record.get("class_names")}

@@ -156,3 +156,30 @@ def test_ds_gets_two_samples_while_the_other_metrics_measure_the_papers_count(wo
     samples = results["protocol"]["samples"]
     assert samples["repeats"] == 2 and samples["measured_repeats"] == 1 and samples["images"] == 6
     assert results["protocol"]["cas"]["repeats"] == 1 and results["protocol"]["ds"]["pairs"] == 3
+
+
+def test_evaluate_says_what_it_computes_and_records_each_stages_time(workdir, inception_weights, capsys):
+    import torch_fidelity
+
+    from lama.metrics.images import ImageFiles
+    from lama.sampling.folder import read_manifest
+
+    results = run_task(_cfg(workdir, "t1", "task=evaluate", "metrics.names=[is,mask_iou,cas]", "metrics.is_splits=2",
+                            f"metrics.inception_weights={inception_weights}", "metrics.cas.epochs=2",
+                            "metrics.cas.arch=resnet10", "metrics.cas.batch_size=16"))
+    out = capsys.readouterr().out
+    assert "evaluation plan: 3 layouts, 6 generated images (2 per layout, sampled now; IS/FID/SceneFID/CAS measure 6)" in out
+    timing = results["protocol"]["timing"]
+    stages = timing["stages"]
+    train, test = (int(results["protocol"]["cas"][k].split()[0]) for k in ("train", "test"))
+    assert stages["sampling"]["items"] == 6 and stages["is_fid/fake"]["items"] == 6 and stages["mask_iou"]["items"] == 6
+    assert stages["cas/train"]["items"] == 2 * -(-train // 16) and stages["cas/crops"]["items"] == train + test
+    assert set(timing["plan"]["stages"]) <= set(stages)  # every planned stage ran and was timed
+    assert timing["total_seconds"] >= timing["staged_seconds"] > 0 and timing["torch_threads"] >= 1
+    assert "| stage | items | planned | measured | per item |" in out and "| cas/train |" in out
+    # IS from the evaluation's own Inception pass is torch-fidelity's IS of the same images, exactly.
+    files = [r.file for r in read_manifest(workdir / "t1" / "generated")]
+    theirs = torch_fidelity.calculate_metrics(
+        input1=ImageFiles(files), isc=True, isc_splits=2, feature_extractor="inception-v3-compat",
+        feature_extractor_weights_path=str(inception_weights), cuda=False, save_cpu_ram=True, verbose=False)
+    assert results["is_mean"] == theirs["inception_score_mean"] and results["is_std"] == theirs["inception_score_std"]
