@@ -94,11 +94,7 @@ def fidelity_metrics(
         with contextlib.redirect_stdout(io.StringIO()):
             out = torch_fidelity.calculate_metrics(**kwargs)
     except RuntimeError as err:
-        if "state_dict" in str(err):
-            raise WeightsUnavailable(
-                f"{INCEPTION_OPTION}={weights_path} does not fit torch-fidelity's {FEATURE_EXTRACTOR}: {err}"
-            ) from None
-        raise
+        raise unfitting_weights(err, weights_path) from None
     result = {}
     if isc:
         result["is_mean"] = float(out["inception_score_mean"])
@@ -106,6 +102,15 @@ def fidelity_metrics(
     if fid:
         result["fid"] = float(out["frechet_inception_distance"])
     return result
+
+
+def unfitting_weights(err: RuntimeError, weights_path: str | Path | None) -> Exception:
+    """The error to raise for torch-fidelity's RuntimeError `err`: WeightsUnavailable when the Inception
+    weights file does not fit the network (a state_dict mismatch), else `err` itself."""
+    if "state_dict" in str(err):
+        return WeightsUnavailable(f"{INCEPTION_OPTION}={weights_path} does not fit torch-fidelity's "
+                                  f"{FEATURE_EXTRACTOR}: {err}")
+    return err
 
 
 def fidelity_protocol(weights_path: str | Path | None) -> dict[str, Any]:

@@ -19,9 +19,8 @@ from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.utils import cache_lookup_one_recompute_on_miss, create_feature_extractor
 
-from lama.metrics.fidelity import FEATURE_EXTRACTOR, INCEPTION_OPTION, inception_weights
+from lama.metrics.fidelity import FEATURE_EXTRACTOR, inception_weights, unfitting_weights
 from lama.metrics.images import single_threaded
-from lama.metrics.weights import WeightsUnavailable
 from lama.progress import stage_bar, timed_stage
 
 IS_LAYER = "logits_unbiased"  # torch-fidelity's IS features (the 1008 logits without the bias)
@@ -54,11 +53,7 @@ class Inception:
             self.net = create_feature_extractor(FEATURE_EXTRACTOR, self.layers, cuda=False,
                                                 feature_extractor_weights_path=path, verbose=False)
         except RuntimeError as err:
-            if "state_dict" in str(err):
-                raise WeightsUnavailable(
-                    f"{INCEPTION_OPTION}={weights_path} does not fit torch-fidelity's {FEATURE_EXTRACTOR}: {err}"
-                ) from None
-            raise
+            raise unfitting_weights(err, weights_path) from None
         self.net.to(self.device)
 
     def _batches(self, images: Dataset) -> Iterator[torch.Tensor]:
