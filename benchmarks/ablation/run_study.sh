@@ -6,15 +6,18 @@
 #   benchmarks/ablation/run_study.sh 0 1 2                # full runs under $STUDY_DIR (default outputs/study)
 #   python run.py task=compare sweep=benchmarks/ablation/runs
 # Extra overrides for every run: ARGS="trainer.max_iterations=100" benchmarks/ablation/run_study.sh 0
+# One arm only (to finish a pair): ARMS=false benchmarks/ablation/run_study.sh 1
+# Run it from a copy of the repository (git worktree) if you edit code meanwhile: each run imports lama lazily.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 STUDY_DIR=${STUDY_DIR:-outputs/study}
 KEEP=benchmarks/ablation/runs
 read -r -a extra <<< "${ARGS:-}"
+read -r -a arms <<< "${ARMS:-true false}"
 [ "$#" -gt 0 ] || { echo "usage: $0 SEED [SEED ...]" >&2; exit 2; }
 for seed in "$@"; do
-    for arm in true false; do
+    for arm in "${arms[@]}"; do
         name="lama_${arm}_seed${seed}"
         run="$STUDY_DIR/$name"
         "$PY" run.py experiment=ablation_synthetic "model.lama=$arm" "seed=$seed" "hydra.run.dir=$run" "${extra[@]}"
