@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader
 from lama.datamodules import CocoStuff, DataError, VisualGenome
 from lama.datamodules.cache import write_image_cache
 from lama.datamodules.synthetic import SyntheticDataModule
-from lama.datamodules.vg_prep import VGPrepConfig, preprocess
 from lama.datamodules.visual_genome import VisualGenomeDataModule
 
 
@@ -71,12 +70,8 @@ def test_real_coco_images_through_the_cache(realdata_dir: Path, tmp_path: Path) 
     _assert_same_items(cached, decoded)
 
 
-def test_visual_genome_through_the_cache(synthetic_root: Path, tmp_path: Path) -> None:
-    vg = tmp_path / "vg"
-    shutil.copytree(synthetic_root / "vg", vg)
-    low = VGPrepConfig(min_image_size=16, min_object_instances=5, min_attribute_instances=5, min_object_size=3,
-                       min_relationship_instances=3, expected_num_objects=None)  # fmt: skip
-    preprocess(vg, splits_json=vg / "vg_splits.json", config=low, progress=False)
+def test_visual_genome_through_the_cache(prepared_vg: Path, tmp_path: Path) -> None:
+    vg = prepared_vg
     classes = len(VisualGenome(vg, "train", 32).class_names)
     dm = VisualGenomeDataModule(vg, classes, 32, cache_dir=tmp_path / "cache")
     assert set(dm.write_image_caches()) == {"train", "val", "test"}

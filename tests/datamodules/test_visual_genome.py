@@ -99,12 +99,8 @@ def test_loader_slots(vg_root: Path) -> None:
         assert (labels[n + 1:] == 0).all() and (boxes[n + 1:] == torch.tensor(PAD_BOX)).all()
 
 
-def test_loader_reads_and_flips_images(synthetic_root: Path, tmp_path: Path) -> None:
-    vg = tmp_path / "vg"
-    shutil.copytree(synthetic_root / "vg", vg)
-    low = VGPrepConfig(min_image_size=16, min_object_instances=5, min_attribute_instances=5, min_object_size=3,
-                       min_relationship_instances=3, expected_num_objects=None)  # fmt: skip
-    preprocess(vg, splits_json=vg / "vg_splits.json", config=low, progress=False)
+def test_loader_reads_and_flips_images(prepared_vg: Path) -> None:
+    vg = prepared_vg
     ds = VisualGenome(vg, "train", resolution=16, flip=True)
     assert len(ds) == 2 * len(ds.image_ids)
     a, b = ds[0], ds[len(ds.image_ids)]
