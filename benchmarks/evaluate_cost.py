@@ -96,10 +96,11 @@ def rates() -> int:
     from torch_fidelity.metric_fid import fid_statistics_to_metric
 
     from lama.checkpoint import load_generator
+    from lama.device import single_threaded
     from lama.layout import Layout
     from lama.metrics.cas import _augment, cifar_resnet
     from lama.metrics.diversity import build_lpips
-    from lama.metrics.images import crop_resize, single_threaded
+    from lama.metrics.images import crop_resize
     from lama.metrics.inception import Inception
     from lama.metrics.mask_iou import MaskIoU
     from lama.metrics.plan import probe

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -40,3 +42,15 @@ def cpu_info(*keys: str) -> str:
         if key.strip() in keys:
             return value.strip()
     return ""
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch ops on one thread inside the block: crops, decodes and small resizes are too small to share,
+    and on a busy CPU a second thread makes them tens of times slower (the pixels are the same)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 import torch
 
-from lama.device import pick_device
+from lama.device import pick_device, single_threaded
 
 
 def test_auto_follows_cuda_availability():
@@ -49,3 +49,15 @@ def test_cpu_info_reads_the_first_cpus_fields(tmp_path, monkeypatch):
     assert device.cpu_info("Features") == ""
     monkeypatch.setattr(device, "CPUINFO", tmp_path / "absent")
     assert device.cpu_info("model name") == ""
+
+
+def test_single_threaded_runs_one_thread_inside_and_restores_the_count_even_on_error():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError), single_threaded():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -11,8 +11,9 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from lama.device import single_threaded
 from lama.metrics.errors import CannotRun
-from lama.metrics.images import CROP_RESIZE, CROP_WINDOW, single_threaded
+from lama.metrics.images import CROP_RESIZE, CROP_WINDOW
 from lama.progress import stage_bar
 from lama.sampling.images import to_unit_range
 

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +13,6 @@ from torch.utils.data import Dataset
 
 from lama.layout import PAD_LABEL
 from lama.sampling.images import read_image, to_uint8
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch ops on one thread inside the block: crops, decodes and small resizes are too small to share,
-    and on a busy CPU a second thread makes them tens of times slower (the pixels are the same)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class ImageFiles(Dataset):

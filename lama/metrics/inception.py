@@ -19,8 +19,8 @@ from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.utils import cache_lookup_one_recompute_on_miss, create_feature_extractor
 
+from lama.device import single_threaded
 from lama.metrics.fidelity import FEATURE_EXTRACTOR, inception_weights, unfitting_weights
-from lama.metrics.images import single_threaded
 from lama.progress import stage_bar, timed_stage
 
 IS_LAYER = "logits_unbiased"  # torch-fidelity's IS features (the 1008 logits without the bias)

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from lama.datamodules.cache import ImageCache, write_image_cache
 from lama.datamodules.common import load_image, to_unit_tensor
 from lama.datamodules.throughput import images_per_second
+from lama.device import single_threaded
 
 
 def write_photos(out_dir: Path, count: int, width: int = 640, height: int = 480, seed: int = 0) -> list[str]:
@@ -69,14 +70,10 @@ def loader_throughput(
     image_dir = work_dir / "jpeg"
     names = write_photos(image_dir, count, seed=seed)
     cache = ImageCache(write_image_cache(image_dir, names, work_dir / "cache", resolution, progress=False))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = {}
-    try:
+    with single_threaded():
         for n in workers:
             decoded = images_per_second(DecodeDataset(image_dir, names, resolution), items, n, batch)
             cached = images_per_second(CachedDataset(cache), items, n, batch)
             out[f"loader_images_per_s_decode_w{n}"], out[f"loader_images_per_s_cached_w{n}"] = decoded, cached
-    finally:
-        torch.set_num_threads(threads)
     return out
