@@ -47,6 +47,11 @@ def non_negative_number(value: object) -> str | None:
     return None if _is_number(value) and value >= 0 else "must be a number >= 0"
 
 
+def gate_value(value: object) -> str | None:
+    """A gate's start: the forward passes clamp most gates to [-1, 1], so a start outside means nothing."""
+    return None if _is_number(value) and -1 <= value <= 1 else "must be a number from -1 to 1"
+
+
 def optional(check: Callable[[object], str | None]) -> Callable[[object], str | None]:
     """`check`, but null is allowed too."""
     def allow_null(value: object) -> str | None:
@@ -109,6 +114,9 @@ CHECKS: dict[str, Callable[[object], str | None]] = {
     "model.ch": positive_int,
     "model.z_dim": positive_int,
     "model.mask_ch": positive_int,
+    "model.d_ch": optional(positive_int),
+    "model.gate_init.g": gate_value,
+    "model.gate_init.d": gate_value,
     "model.lama": boolean,
     "model.lambda_obj": non_negative_number,
     "model.lambda_img": non_negative_number,

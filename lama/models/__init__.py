@@ -3,7 +3,7 @@
 from lama.models.arch import ARCHS, check_arch
 from lama.models.build import build_discriminator, build_generator
 from lama.models.discriminator import Discriminator, init_discriminator
-from lama.models.gates import gate_summary, learnt_gates
+from lama.models.gates import gate_summary, learnt_gates, open_gates
 from lama.models.generator import Generator
 from lama.models.init import init_weights
 from lama.models.lostgan_generator import LostGANGenerator
@@ -20,4 +20,5 @@ __all__ = [
     "init_discriminator",
     "init_weights",
     "learnt_gates",
+    "open_gates",
 ]

@@ -16,7 +16,14 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from lama.checkpoint import LIGHTNING_KEY, check_arch_matches, generator_record
-from lama.models import build_discriminator, build_generator, init_discriminator, init_weights, learnt_gates
+from lama.models import (
+    build_discriminator,
+    build_generator,
+    init_discriminator,
+    init_weights,
+    learnt_gates,
+    open_gates,
+)
 from lama.training.ema import ema_update, make_ema
 from lama.training.fast import (
     FastPath,
@@ -84,6 +91,8 @@ class LamaGAN(pl.LightningModule):
         vgg_weights: str | None = None,
         check_weights_every: int = 10,
         mask_ch: int = 128,
+        d_ch: int | None = None,
+        gate_init: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"], logger=False)
@@ -97,7 +106,8 @@ class LamaGAN(pl.LightningModule):
             **({"lama": bool(lama), "mask_ch": int(mask_ch)} if arch == "lama" else {}),
         }
         self.G = init_weights(build_generator(**self.generator_hparams))
-        self.D = init_discriminator(build_discriminator(int(resolution), int(num_classes), int(ch), arch))
+        self.D = init_discriminator(build_discriminator(int(resolution), int(num_classes), int(d_ch or ch), arch))
+        self._open_gates(gate_init)
         self.reconstruction = ReconstructionLoss(lambda_l1, lambda_vgg, vgg_weights)  # LostGAN-V2's L1 + VGG
         ema = dict(ema or {})
         self.ema_decay = float(ema.get("decay", 0.999))
@@ -120,6 +130,17 @@ class LamaGAN(pl.LightningModule):
         self.max_iterations: int | None = None  # trainer.max_iterations: stop after this many (None: no limit)
         self._pending_rng: dict | None = None
         self._last_step_time: float | None = None
+
+    def _open_gates(self, gate_init: Mapping[str, float] | None) -> None:
+        """gate_init {g: a, d: b}: start the scalar gates of G / D at a / b (the authors': 0 for both)."""
+        gate_init = dict(gate_init or {})
+        unknown = sorted(set(gate_init) - {"g", "d"})
+        if unknown:
+            raise ValueError(f"model.gate_init takes the keys g and d, got {unknown}")
+        for key, net in (("g", self.G), ("d", self.D)):
+            value = float(gate_init.get(key, 0.0))
+            if value != 0.0 and open_gates(net, value) == 0:
+                raise ValueError(f"model.gate_init.{key}={value}: the {self.hparams.arch} {key.upper()} has no gates")
 
     # ----------------------------------------------------------------- public helpers
     @property

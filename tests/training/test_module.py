@@ -166,3 +166,33 @@ def test_hinge_terms_are_relu_means():
     t = d_hinge_terms(x, x, x, x)
     assert t["d_loss_img_real"] == pytest.approx(F.relu(1 - x).mean().item())
     assert t["d_loss_img_fake"] == pytest.approx(F.relu(1 + x).mean().item())
+
+
+def _gates(net: torch.nn.Module) -> dict[str, float]:
+    return {n: float(p) for n, p in net.named_parameters() if p.dim() == 0 and n.endswith(".alpha")}
+
+
+def test_gate_init_opens_only_the_named_networks_gates_and_the_ema_copy_starts_equal():
+    authors = tiny_module()
+    assert _gates(authors.G) and set(_gates(authors.G).values()) == {0.0}  # the authors' closed gates
+    assert _gates(authors.D) and set(_gates(authors.D).values()) == {0.0}
+    opened = tiny_module(gate_init={"g": 0.3}, ema={"enabled": True})
+    assert list(_gates(opened.G).values()) == pytest.approx([0.3] * len(_gates(opened.G)))
+    assert set(_gates(opened.D).values()) == {0.0}
+    assert _gates(opened.G_ema) == _gates(opened.G)
+    rho = [float(p) for n, p in opened.G.named_parameters() if n.endswith(".rho")]
+    assert rho and rho == pytest.approx([0.1] * len(rho))  # rho and the mask adapter's gate keep their starts
+    assert set(_gates(tiny_module(gate_init={"d": -0.5}).D).values()) == {-0.5}
+
+
+def test_gate_init_rejects_an_unknown_key_and_a_network_without_gates():
+    with pytest.raises(ValueError, match=r"keys g and d.*'x'"):
+        tiny_module(gate_init={"x": 0.5})
+    with pytest.raises(ValueError, match="gate_init.d=0.5: the lostgan_v2 D has no gates"):
+        LamaGAN(resolution=128, num_classes=NUM_CLASSES, ch=4, arch="lostgan_v2", gate_init={"d": 0.5})
+
+
+def test_d_ch_sets_the_discriminator_width_apart_from_the_generator():
+    module = tiny_module(d_ch=8)
+    assert module.D.ch == 8 and module.generator_hparams["ch"] == 4
+    assert tiny_module().D.ch == 4  # null: D as wide as G, as the authors
