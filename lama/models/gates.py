@@ -5,16 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+GATE_NAMES = ("alpha", "rho", "mask_adjust_alpha")  # leaf names of the scalar gate parameters
+
+
+def scalar_gates(module: nn.Module, names: tuple[str, ...] = GATE_NAMES) -> dict[str, nn.Parameter]:
+    """The scalar (0-dim) parameters of `module` whose leaf name is one of `names`, by full name."""
+    return {n: p for n, p in module.named_parameters() if p.dim() == 0 and n.rsplit(".", 1)[-1] in names}
+
 
 def learnt_gates(module: nn.Module) -> dict[str, float]:
     """Every scalar gate parameter by name: generator block/ISLA `alpha`, ISLA `rho`, mask-adaption strength
     `mask_adjust_alpha`, discriminator block `alpha` (raw values; forward passes clamp some of them)."""
-    gates = {}
-    for name, param in module.named_parameters():
-        leaf = name.rsplit(".", 1)[-1]
-        if param.dim() == 0 and leaf in ("alpha", "rho", "mask_adjust_alpha"):
-            gates[name] = float(param.detach())
-    return gates
+    return {name: float(param.detach()) for name, param in scalar_gates(module).items()}
 
 
 def gate_summary(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -32,9 +34,7 @@ def open_gates(module: nn.Module, value: float) -> int:
     Why: a zero gate passes almost no gradient through its branch, so for the first few hundred iterations
     the image barely depends on the masks and D is close to linear; the paper's long runs do not notice,
     a small run does (benchmarks/recipe/)."""
-    count = 0
-    for name, param in module.named_parameters():
-        if param.dim() == 0 and name.rsplit(".", 1)[-1] == "alpha":
-            param.fill_(float(value))
-            count += 1
-    return count
+    gates = scalar_gates(module, ("alpha",))
+    for param in gates.values():
+        param.fill_(float(value))
+    return len(gates)

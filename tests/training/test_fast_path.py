@@ -234,7 +234,7 @@ def _d_step_grads(D, batches, fast: FastPath) -> list[torch.Tensor]:
     return [p.grad.clone() for p in D.parameters()]
 
 
-# slow: an inductor compile of D, 1-2 min of the 10-minute CI budget (120 s on 2 shared vCPUs, 2026-12-07);
+# slow: an inductor compile of D, 1-2 min of the 10-minute CI budget (120 s on 2 shared vCPUs of a native-bf16 EPYC, 2026-12-07);
 # make test-full runs it, with the G-and-D compile test below
 @pytest.mark.slow
 def test_compiled_d_trains_with_spectral_norm_as_eager_does():

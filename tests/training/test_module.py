@@ -180,8 +180,8 @@ def test_gate_init_opens_only_the_named_networks_gates_and_the_ema_copy_starts_e
     assert list(_gates(opened.G).values()) == pytest.approx([0.3] * len(_gates(opened.G)))
     assert set(_gates(opened.D).values()) == {0.0}
     assert _gates(opened.G_ema) == _gates(opened.G)
-    rho = [float(p) for n, p in opened.G.named_parameters() if n.endswith(".rho")]
-    assert rho and rho == pytest.approx([0.1] * len(rho))  # rho and the mask adapter's gate keep their starts
+    starts = {n.rsplit(".", 1)[-1]: float(p) for n, p in opened.G.named_parameters() if n.endswith(("rho", "adjust_alpha"))}
+    assert starts == {"rho": pytest.approx(0.1), "mask_adjust_alpha": 0.0}  # ISLA's rho and the adapter keep theirs
     assert set(_gates(tiny_module(gate_init={"d": -0.5}).D).values()) == {-0.5}
 
 
