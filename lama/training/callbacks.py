@@ -13,6 +13,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torchvision.io import write_png
 
 from lama.training.grid import sample_grid
+from lama.training.log_step import log_step
 from lama.training.span import final_iteration
 
 
@@ -64,16 +65,16 @@ class SampleGrid(pl.Callback):
         write_png(grid, str(path))
         write_png(grid, str(self.dirpath / "latest.png"))
         self.last_path = path
-        self._log_image(trainer, grid, pl_module.iteration)
+        self._log_image(trainer, grid)
         return path
 
     @staticmethod
-    def _log_image(trainer: pl.Trainer, grid: torch.Tensor, iteration: int) -> None:
+    def _log_image(trainer: pl.Trainer, grid: torch.Tensor) -> None:
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image("samples/grid", [grid.permute(1, 2, 0).numpy()], step=trainer.global_step)
+                logger.log_image("samples/grid", [grid.permute(1, 2, 0).numpy()], step=log_step(trainer))
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples/grid", grid, global_step=iteration)
+                logger.experiment.add_image("samples/grid", grid, global_step=log_step(trainer))
 
 
 def _epoch_ends_here(trainer: pl.Trainer) -> bool:

@@ -13,6 +13,7 @@ from lama.metrics.cas import CAS_CROP, classification_accuracy_score
 from lama.metrics.images import MappedImages, ObjectCrops, object_entries, to_uint8
 from lama.metrics.mask_iou import MaskIoU
 from lama.sampling import sample_layouts
+from lama.training.log_step import log_step
 
 GAINS = ("things", "things_overlap")  # the groups whose gain over the filled-box floor is logged
 
@@ -58,7 +59,7 @@ class MaskMetrics(pl.Callback):
         trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
         metrics["train/iteration"] = float(it)
         for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.log_metrics(metrics, step=log_step(trainer))
 
     def _real_slice(self, dataset) -> tuple:
         """Layouts, true masks and real images of the first num_layouts validation items (read once)."""

@@ -46,3 +46,20 @@ def test_gain_over_the_floor_is_logged_and_is_what_a_mask_sweep_optimises(synthe
         assert float(r["val/mask_iou_things_gain"]) == pytest.approx(gain, abs=1e-6)
     assert isinstance(value, float)
     assert value == pytest.approx(float(rows[-1]["val/mask_iou_things_gain"]), abs=1e-6)
+
+
+def test_a_resumed_run_keeps_its_mask_metric_rows_on_the_training_rows_steps(synthetic_dir, tmp_path):
+    """Mask metrics are logged on the step Lightning gives the same iteration's training row, and a resumed
+    run keeps every row logged before its checkpoint: they were once logged at the optimiser-step count
+    (2 per iteration), so a resume read them as 'after the checkpoint' and dropped them."""
+    def rows():
+        return list(csv.DictReader((tmp_path / "csv" / "metrics.csv").open()))
+
+    extra = ["trainer.max_epochs=3", "callbacks.mask_metrics.cas_every_n_iterations=0"]
+    _tiny_study(synthetic_dir, tmp_path, *extra, "trainer.max_iterations=6")
+    _tiny_study(synthetic_dir, tmp_path, *extra)  # the same run directory continues to the end (12 iterations)
+    logged = rows()
+    masks = [r for r in logged if r.get("val/mask_iou")]
+    assert [float(r["train/iteration"]) for r in masks] == [2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+    steps = {float(r["train/iteration"]): r["step"] for r in logged if r.get("train/d_loss")}
+    assert [r["step"] for r in masks] == [steps[float(r["train/iteration"])] for r in masks]
