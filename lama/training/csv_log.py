@@ -10,7 +10,7 @@ from lightning_fabric.loggers.logger import rank_zero_experiment
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
-ITERATION = "train/iteration"  # every row of a LAMA run carries it
+ITERATION = "train/iteration"  # on training and mask-metric rows (not on val/fid's)
 
 
 class ContinuingExperimentWriter(ExperimentWriter):
@@ -25,9 +25,9 @@ class ContinuingExperimentWriter(ExperimentWriter):
 
     def save(self) -> None:
         if self._continuing and self.metrics:
-            before = _before_first_of(self.metrics)
+            first_iteration, first_step = _first(self.metrics, ITERATION), _first(self.metrics, "step")
             with open(self.metrics_file_path, newline="") as file:
-                rows = [row for row in csv.DictReader(file) if before(row)]
+                rows = [row for row in csv.DictReader(file) if _logged_before(row, first_iteration, first_step)]
             with open(self.metrics_file_path, "w", newline="") as file:
                 writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
                 writer.writeheader()
@@ -36,24 +36,23 @@ class ContinuingExperimentWriter(ExperimentWriter):
         super().save()
 
 
-def _before_first_of(new_rows: list[dict]):
-    """Whether an old row was logged before the first of new_rows: by `train/iteration` where both have it
-    (the run's own unit; runs of before 2026-12-07 logged mask metrics at another step than their training
-    rows), else by Lightning's step."""
-    def value(row, key):
-        return float(row[key]) if row.get(key) not in (None, "") else None
+def _value(row: dict, key: str) -> float | None:
+    return float(row[key]) if row.get(key) not in (None, "") else None
 
-    first_step = min(value(m, "step") for m in new_rows)
-    iterations = [it for it in (value(m, ITERATION) for m in new_rows) if it is not None]
-    first_iteration = min(iterations) if iterations else None
 
-    def before(row) -> bool:
-        iteration, step = value(row, ITERATION), value(row, "step")
-        if iteration is not None and first_iteration is not None:
-            return iteration < first_iteration
-        return step is not None and step < first_step
+def _first(rows: list[dict], key: str) -> float | None:
+    values = [v for v in (_value(row, key) for row in rows) if v is not None]
+    return min(values) if values else None
 
-    return before
+
+def _logged_before(row: dict, first_iteration: float | None, first_step: float | None) -> bool:
+    """Whether an old row came before the new run's first rows: by `train/iteration` where both have it (the
+    run's own unit; runs of before 2026-12-07 logged mask metrics at another step than their training rows),
+    else by Lightning's step."""
+    iteration, step = _value(row, ITERATION), _value(row, "step")
+    if iteration is not None and first_iteration is not None:
+        return iteration < first_iteration
+    return step is not None and first_step is not None and step < first_step
 
 
 class ContinuingCSVLogger(CSVLogger):
