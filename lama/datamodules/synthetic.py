@@ -65,8 +65,10 @@ def _owned_files(root: Path) -> set[str] | None:
     return owned
 
 
-def generate(root: str | Path, num_train: int, num_val: int, resolution: int, seed: int, progress: bool = True) -> Path:
-    """Write `num_train` + `num_val` scenes of `resolution` px under `root` (COCO + raw VG formats).
+def generate(root: str | Path, num_train: int, num_val: int, resolution: int, seed: int, rotate: bool = True,
+             progress: bool = True) -> Path:
+    """Write `num_train` + `num_val` scenes of `resolution` px under `root` (COCO + raw VG formats);
+    rotate=False draws every shape upright (the demo's easier scenes, see draw_scene).
 
     A new root is built in a temporary sibling and renamed into place. In an existing root only the
     generator's own files are replaced or removed, never anything else there: files a user added stay,
@@ -76,7 +78,7 @@ def generate(root: str | Path, num_train: int, num_val: int, resolution: int, se
         raise DataError(f"need num_train >= 1, num_val >= 1, resolution >= 8; got {num_train}, {num_val}, {resolution}")
     if not root.exists() or not any(root.iterdir()):
         with atomic_directory(root) as tmp:
-            _write(tmp, num_train, num_val, resolution, seed, progress)
+            _write(tmp, num_train, num_val, resolution, seed, rotate, progress)
         return root
     new = generated_files(num_train, num_val)
     owned = _owned_files(root)
@@ -87,7 +89,7 @@ def generate(root: str | Path, num_train: int, num_val: int, resolution: int, se
                             "generating would overwrite; point data.root at an empty or new directory")  # fmt: skip
         owned = set()
     with staging_directory(root) as tmp:
-        _write(tmp, num_train, num_val, resolution, seed, progress)
+        _write(tmp, num_train, num_val, resolution, seed, rotate, progress)
         _replace_own_files(tmp, root, owned, new)
     return root
 
@@ -117,7 +119,7 @@ def _dump_atomic(data: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _write(root: Path, num_train: int, num_val: int, resolution: int, seed: int, progress: bool) -> None:
+def _write(root: Path, num_train: int, num_val: int, resolution: int, seed: int, rotate: bool, progress: bool) -> None:
     (root / "annotations").mkdir()
     vg_images = root / "vg" / "VG_100K"
     vg_images.mkdir(parents=True)
@@ -134,7 +136,7 @@ def _write(root: Path, num_train: int, num_val: int, resolution: int, seed: int,
         ids = list(range(first_id, first_id + count))
         for image_id in ids:
             rng = np.random.default_rng([seed, image_id])
-            image, objects = draw_scene(rng, resolution)
+            image, objects = draw_scene(rng, resolution, rotate)
             file_name = f"{image_id:012d}.png"
             Image.fromarray(image).save(image_dir / file_name, compress_level=1)
             _link_or_copy(image_dir / file_name, vg_images / f"{image_id}.png")
@@ -161,7 +163,8 @@ def _write(root: Path, num_train: int, num_val: int, resolution: int, seed: int,
     _write_aliases(root / "vg" / "object_alias.txt", OBJECT_ALIASES)
     _write_aliases(root / "vg" / "relationship_alias.txt", RELATION_ALIASES)
     # Every generator setting goes into the marker: task=prepare compares it with what data.generate asks.
-    _dump({"num_train": num_train, "num_val": num_val, "resolution": resolution, "seed": seed}, root / MARKER)
+    _dump({"num_train": num_train, "num_val": num_val, "resolution": resolution, "seed": seed, "rotate": rotate},
+          root / MARKER)
 
 
 def _categories() -> dict[str, list[dict]]:
@@ -269,6 +272,10 @@ def _generate_parameters() -> tuple[dict[str, inspect.Parameter], list[str]]:
     return params, [n for n, p in params.items() if p.default is inspect.Parameter.empty]
 
 
+def _defaults(params: dict[str, inspect.Parameter]) -> dict:
+    return {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
 class SyntheticDataModule(CocoFormatDataModule):
     """Synthetic scenes (`data=synthetic`) in a COCO-Stuff tree under root: generated when missing
     (prepare_data) with the `generate` settings of the data config (their only source); prepare()
@@ -289,21 +296,30 @@ class SyntheticDataModule(CocoFormatDataModule):
         if unknown or missing:
             raise DataError(f"data.generate takes {', '.join(known)}; "
                             f"unknown: {unknown or 'none'}, missing: {missing or 'none'}")  # fmt: skip
-        return {**settings, "resolution": self.resolution}
+        return {**_defaults(known), **settings, "resolution": self.resolution}
+
+    def held(self) -> dict | None:
+        """The settings the scenes under root were generated with (None when root holds none); a marker
+        written before a generator option existed holds that option's default."""
+        if not is_generated(self.root):
+            return None
+        return {**_defaults(_generate_parameters()[0]), **json.loads((self.root / MARKER).read_text())}
 
     def prepare_data(self) -> None:
-        """Generate the scenes when root holds none (once per node)."""
-        if not is_generated(self.root):
-            generate(self.root, progress=True, **self.wanted())
+        """Generate the scenes when root holds none, or holds them with other settings (once per node)."""
+        have, wanted = self.held(), self.wanted()
+        if have != wanted:
+            if have is not None:
+                print(f"regenerating {self.root}: it holds {have}, asked for {wanted}")
+            generate(self.root, progress=True, **wanted)
 
     def prepare_files(self) -> dict:
         """Generate the scenes unless root already holds them with these settings."""
-        wanted = self.wanted()
-        if is_generated(self.root):
-            have = json.loads((self.root / MARKER).read_text())
-            if have == wanted:
-                print(f"synthetic dataset already at {self.root} ({have})")
-                return {"root": str(self.root), **have}
+        have, wanted = self.held(), self.wanted()
+        if have == wanted:
+            print(f"synthetic dataset already at {self.root} ({have})")
+            return {"root": str(self.root), **have}
+        if have is not None:
             print(f"regenerating {self.root}: it holds {have}, asked for {wanted}")
         generate(self.root, **wanted)
         print(f"wrote synthetic dataset to {self.root}")

@@ -81,8 +81,10 @@ def _texture(category_id: int, rng: np.random.Generator, xx: np.ndarray, yy: np.
     return field + rng.normal(0.0, 5.0, field.shape).astype(np.float32)
 
 
-def draw_scene(rng: np.random.Generator, resolution: int) -> tuple[np.ndarray, list[SceneObject]]:
-    """One scene -> ((R, R, 3) uint8 image, things first (painting order) then stuff, visible masks)."""
+def draw_scene(rng: np.random.Generator, resolution: int, rotate: bool = True) -> tuple[np.ndarray, list[SceneObject]]:
+    """One scene -> ((R, R, 3) uint8 image, things first (painting order) then stuff, visible masks).
+    rotate=False draws every shape upright (angle 0) and is otherwise the same scene: the angle is still
+    drawn, so positions, sizes and classes follow the same random stream."""
     xx, yy = _grid(resolution)
     image = np.zeros((resolution, resolution, 3), np.float32)
 
@@ -107,7 +109,8 @@ def draw_scene(rng: np.random.Generator, resolution: int) -> tuple[np.ndarray, l
         category_id = int(rng.choice(thing_ids))
         size = resolution * rng.uniform(0.12, 0.3)
         cx, cy = rng.uniform(0.15, 0.85, 2) * resolution
-        mask = shape_mask(THINGS[category_id], xx, yy, cx, cy, size, rng.uniform(0, 2 * np.pi))
+        angle = rng.uniform(0, 2 * np.pi)
+        mask = shape_mask(THINGS[category_id], xx, yy, cx, cy, size, angle if rotate else 0.0)
         image[mask] = _texture(category_id, rng, xx, yy)[mask]
         shapes.append((category_id, mask))
 

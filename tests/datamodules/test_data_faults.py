@@ -269,5 +269,5 @@ def test_a_bad_vg_object_names_file_and_object_id(realdata_dir: Path, tmp_path: 
 
 def test_generate_settings_come_from_the_config_only(tmp_path: Path) -> None:
     dm = SyntheticDataModule(tmp_path / "s", 184, 16, generate={"num_train": 3, "num_val": 2, "sed": 1})
-    with pytest.raises(DataError, match=r"data.generate takes num_train, num_val, seed; unknown: \['sed'\], missing: \['seed'\]"):
+    with pytest.raises(DataError, match=r"data.generate takes num_train, num_val, seed, rotate; unknown: \['sed'\], missing: \['seed'\]"):
         dm.prepare_data()

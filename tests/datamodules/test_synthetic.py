@@ -95,3 +95,37 @@ def test_scene_images_match_masks_colour_families() -> None:
             continue
         pixels = torch.from_numpy(image[obj.mask].astype(np.float32))
         assert pixels.std(0).max() < 30  # mild texture around one colour per object
+
+
+def test_upright_scenes_are_the_same_scenes_with_every_shape_unrotated() -> None:
+    squares = 0
+    for i in range(40):
+        _, rotated = draw_scene(np.random.default_rng([0, i]), 64)
+        _, upright = draw_scene(np.random.default_rng([0, i]), 64, rotate=False)
+        assert [o.category_id for o in upright if o.category_id in STUFF] == [o.category_id for o in rotated if o.category_id in STUFF]
+        for obj in upright:
+            if obj.category_id == 2 and obj.mask.sum() > 0:  # an unoccluded upright square fills its bounding box
+                ys, xs = np.nonzero(obj.mask)
+                box_area = (xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1)
+                squares += obj.mask.sum() == box_area
+    assert squares >= 5
+
+
+def test_a_dataset_written_before_the_rotate_option_matches_and_other_settings_regenerate(tmp_path: Path, capsys) -> None:
+    from lama.datamodules.synthetic import MARKER, SyntheticDataModule
+
+    root = generate(tmp_path / "s", 5, 2, 24, seed=0, progress=False)
+    marker = json.loads((root / MARKER).read_text())
+    assert marker["rotate"] is True
+    del marker["rotate"]  # as written by the generator before the option existed
+    (root / MARKER).write_text(json.dumps(marker))
+    settings = {"num_train": 5, "num_val": 2, "seed": 0}
+    dm = SyntheticDataModule(root, 184, 24, generate=settings)
+    dm.prepare_files()
+    assert "already at" in capsys.readouterr().out
+    upright = SyntheticDataModule(root, 184, 24, generate={**settings, "rotate": False})
+    upright.prepare_files()
+    assert "regenerating" in capsys.readouterr().out
+    assert json.loads((root / MARKER).read_text())["rotate"] is False
+    dm.prepare_data()  # training asks for rotated scenes again: they are regenerated, not silently reused
+    assert "regenerating" in capsys.readouterr().out and json.loads((root / MARKER).read_text())["rotate"] is True
