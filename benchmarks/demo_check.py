@@ -4,6 +4,7 @@ above the filled boxes'. Prints one JSON line with the wall time, the mask IoU n
 both criteria held (exit status 1 when not). Not a test: it takes minutes and depends on the machine.
 
     .venv/bin/python benchmarks/demo_check.py [overrides ...]      # or: make bench-demo
+    LAMA_DEMO_KEEP=DIR .venv/bin/python benchmarks/demo_check.py   # keep data and run under DIR (must not exist)
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ MIN_GAIN = 0.05
 
 
 def main(overrides: list[str]) -> int:
+    keep = os.environ.get("LAMA_DEMO_KEEP")
+    if keep and Path(keep).exists():
+        sys.exit(f"LAMA_DEMO_KEEP={keep} exists: the demo must start from nothing, give a new directory")
     with tempfile.TemporaryDirectory(prefix="lama-demo-") as tmp:
-        root = Path(tmp)
+        root = Path(keep) if keep else Path(tmp)
         env = {**os.environ, "LAMA_DATA_DIR": str(root / "data"), "LAMA_CACHE_DIR": str(root / "cache"),
                "LAMA_OUTPUT_DIR": str(root / "outputs")}
         start = time.perf_counter()
