@@ -48,6 +48,8 @@ def test_preset_trains_a_few_iterations(experiment, synthetic_dir, tmp_path):
         if key == "gates/g_LamaAdapter.mask_adjust_alpha" and not cfg.model.lama:
             continue
         assert key in metrics, (key, metrics)
+    # the small-scale presets train with an L1 term to the real image, the paper presets (LAMA's recipe) without
+    assert ("train/g_loss_l1" in metrics) == bool(cfg.model.lambda_l1), (experiment, cfg.model.lambda_l1)
 
 
 def test_demo_evaluates_after_training(synthetic_dir, tmp_path):
