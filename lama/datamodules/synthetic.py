@@ -68,7 +68,7 @@ def _owned_files(root: Path) -> set[str] | None:
 def generate(root: str | Path, num_train: int, num_val: int, resolution: int, seed: int, rotate: bool = True,
              progress: bool = True) -> Path:
     """Write `num_train` + `num_val` scenes of `resolution` px under `root` (COCO + raw VG formats);
-    rotate=False draws every shape upright (the demo's easier scenes, see draw_scene).
+    rotate=False draws every shape upright (the same scenes otherwise, see draw_scene).
 
     A new root is built in a temporary sibling and renamed into place. In an existing root only the
     generator's own files are replaced or removed, never anything else there: files a user added stay,
