@@ -306,12 +306,10 @@ class SyntheticDataModule(CocoFormatDataModule):
         return {**_defaults(_generate_parameters()[0]), **json.loads((self.root / MARKER).read_text())}
 
     def prepare_data(self) -> None:
-        """Generate the scenes when root holds none, or holds them with other settings (once per node)."""
-        have, wanted = self.held(), self.wanted()
-        if have != wanted:
-            if have is not None:
-                print(f"regenerating {self.root}: it holds {have}, asked for {wanted}")
-            generate(self.root, progress=True, **wanted)
+        """Generate the scenes when root holds none, or holds them with other settings (once per node);
+        quiet when they are already there."""
+        if self.held() != self.wanted():
+            self.prepare_files()
 
     def prepare_files(self) -> dict:
         """Generate the scenes unless root already holds them with these settings."""

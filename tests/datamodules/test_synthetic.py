@@ -100,9 +100,11 @@ def test_scene_images_match_masks_colour_families() -> None:
 def test_upright_scenes_are_the_same_scenes_with_every_shape_unrotated() -> None:
     squares = 0
     for i in range(40):
-        _, rotated = draw_scene(np.random.default_rng([0, i]), 64)
-        _, upright = draw_scene(np.random.default_rng([0, i]), 64, rotate=False)
+        rng_rotated, rng_upright = np.random.default_rng([0, i]), np.random.default_rng([0, i])
+        _, rotated = draw_scene(rng_rotated, 64)
+        _, upright = draw_scene(rng_upright, 64, rotate=False)
         assert [o.category_id for o in upright if o.category_id in STUFF] == [o.category_id for o in rotated if o.category_id in STUFF]
+        assert rng_upright.random() == rng_rotated.random()  # the same draws: positions, sizes, classes
         for obj in upright:
             if obj.category_id == 2 and obj.mask.sum() > 0:  # an unoccluded upright square fills its bounding box
                 ys, xs = np.nonzero(obj.mask)
